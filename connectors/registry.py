@@ -1,0 +1,51 @@
+"""Connector registry: ``connector:`` name in the manifest -> reader class.
+
+Every module in this package that defines ``@register("name")`` classes is imported on
+first use, so adding a connector is adding a module.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connectors.base import Connector
+
+_REGISTRY: dict[str, type["Connector"]] = {}
+_LOADED = False
+
+
+def register(name: str):
+    def deco(cls):
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"connector {name!r} registered twice ({_REGISTRY[name].__name__}, {cls.__name__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    import connectors
+
+    for mod in pkgutil.iter_modules(connectors.__path__):
+        if mod.name not in ("registry", "base") and not mod.name.startswith("_"):
+            importlib.import_module(f"connectors.{mod.name}")
+    _LOADED = True
+
+
+def available() -> dict[str, type["Connector"]]:
+    _load_all()
+    return dict(_REGISTRY)
+
+
+def get(name: str) -> type["Connector"]:
+    conns = available()
+    if name not in conns:
+        raise KeyError(f"unknown connector {name!r}; known: {', '.join(sorted(conns))}")
+    return conns[name]

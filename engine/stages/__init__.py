@@ -1,0 +1,1 @@
+"""Per-document stages.  Each is a plain class over Arrow batches, testable without Ray."""

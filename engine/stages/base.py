@@ -1,0 +1,53 @@
+"""The stage contract.
+
+A stage is built once per worker (``setup`` loads models), then ``process`` is called
+with one Arrow table of documents (:data:`engine.records.DOC_SCHEMA`, all from one
+source) and a :class:`SourceContext`.  It returns the documents that go on, the
+documents it dropped (each a :class:`~engine.records.Drop` with its bucket and
+reason), and counters for the ledger (e.g. ``phi:PERSON``).  Running a stage twice on
+the same input gives the same output (retry safety).  Stages know nothing about Ray.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pyarrow as pa
+
+from engine.records import Drop
+
+
+@dataclass
+class SourceContext:
+    """What a stage knows about the source of the batch it is processing."""
+
+    name: str
+    config: object  # engine.manifest.SourceConfig
+    manifest: object  # engine.manifest.Manifest
+    placeholder: str | None = None  # regex of the source's own de-id placeholders
+    deid_policy: str = "verify"
+
+
+@dataclass
+class StageResult:
+    table: pa.Table
+    drops: list[Drop] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class Stage:
+    name: ClassVar[str] = "stage"
+    #: CPUs the stage wants per worker (the driver sizes actors from this)
+    num_cpus: ClassVar[float] = 1.0
+
+    def __init__(self, manifest) -> None:
+        self.manifest = manifest
+
+    def setup(self) -> None:
+        """Load models / compile patterns; called once per worker before the first batch."""
+
+    def process(self, table: pa.Table, ctx: SourceContext) -> StageResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        """Release what ``setup`` loaded."""
