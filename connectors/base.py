@@ -20,7 +20,7 @@ import re
 from typing import ClassVar, Iterator
 
 from engine import fsio
-from engine.records import Doc, Drop, Tombstone, WorkUnit
+from engine.records import Doc, Drop, Tombstone, WorkUnit, safe_reason  # noqa: F401
 
 Record = Doc | Drop | Tombstone
 
@@ -93,3 +93,56 @@ class Connector:
         if len(text) > self.max_doc_chars():
             return Drop(doc_id, "quarantined", f"document too large ({len(text)} chars > max_doc_chars)", location)
         return Doc(doc_id, text, self.meta(**meta))
+
+
+class RecordConnector(Connector):
+    """Shared logic of table-like readers (jsonl, csv, parquet): a record becomes one document
+    per text field.
+
+    Options (manifest ``options:``):
+
+    * ``text_field``: column holding the text (default ``text``), or a list of columns, each
+      becoming its own document with id suffix ``#<column>``.  Names match case-insensitively
+      (MIMIC-III releases differ in header case).
+    * ``id_field``: column holding a stable record id; without it the id is ``<file>@<row/offset>``.
+    * ``meta_fields``: columns copied into ``meta``.
+    """
+
+    def _opt_list(self, key: str, default) -> list[str]:
+        v = self.options.get(key, default)
+        if v is None:
+            return []
+        return [v] if isinstance(v, str) else list(v)
+
+    @property
+    def text_fields(self) -> list[str]:
+        return self._opt_list("text_field", "text")
+
+    @property
+    def id_field(self) -> str | None:
+        return self.options.get("id_field")
+
+    @property
+    def meta_fields(self) -> list[str]:
+        return self._opt_list("meta_fields", [])
+
+    @staticmethod
+    def field_map(names) -> dict[str, str]:
+        """lower-case name -> actual column name."""
+        return {n.lower(): n for n in names}
+
+    def docs_from_record(self, rec: dict, fallback_id: str, location: str) -> list:
+        """Documents (or drops) for one record whose keys are lower-cased column names."""
+        rid = rec.get(self.id_field.lower()) if self.id_field else None
+        local = str(rid) if rid not in (None, "") else fallback_id
+        meta = {m: rec.get(m.lower()) for m in self.meta_fields}
+        out = []
+        fields = self.text_fields
+        for tf in fields:
+            did = self.doc_id(local if len(fields) == 1 else f"{local}#{tf}")
+            text = rec.get(tf.lower())
+            if text is not None and not isinstance(text, str):
+                out.append(Drop(did, "quarantined", f"text field {tf!r} is {type(text).__name__}, not a string", location))
+                continue
+            out.append(self.checked(did, text, location, **meta))
+        return out

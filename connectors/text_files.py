@@ -1,0 +1,137 @@
+"""Generic text-file reader (``connector: text_files``): one document per file, from a folder
+tree or from the members of a ``.zip`` / ``.tar(.gz)`` archive, read through fsspec without
+unpacking to disk.
+
+Many small files are grouped into work units of ``files_per_unit`` files (default 512) so
+Ray tasks stay coarse enough.  Options:
+
+* ``pattern``: glob (``fnmatch``) the file or member names must match (default ``*.txt``).
+* ``files_per_unit``: files per work unit.
+* ``encoding``: default ``utf-8``; bytes that do not decode quarantine the file.
+
+The document id is the path relative to the URI's fixed prefix (or the archive member name);
+a member that is not text (NUL bytes) is quarantined with the reason.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import tarfile
+import zipfile
+from typing import Iterator
+
+from connectors.base import Connector, Drop, Record, WorkUnit, safe_reason
+from connectors.registry import register
+from engine import fsio
+
+_ARCHIVE = (".zip", ".tar", ".tar.gz", ".tgz")
+
+
+def _fixed_prefix(uri: str) -> str:
+    cut = min([uri.find(c) for c in "*?[" if c in uri] or [len(uri)])
+    return uri[:cut].rsplit("/", 1)[0] + "/" if cut < len(uri) else uri.rstrip("/") + "/"
+
+
+def is_archive(path: str) -> bool:
+    return path.lower().endswith(_ARCHIVE)
+
+
+def list_members(uri: str) -> list[str]:
+    """Regular-file member names of a zip or tar archive, in archive order."""
+    with fsio.open_input(uri, "rb", compression=None) as f:
+        if uri.lower().endswith(".zip"):
+            with zipfile.ZipFile(f) as z:
+                return [i.filename for i in z.infolist() if not i.is_dir()]
+        mode = "r:gz" if uri.lower().endswith((".gz", ".tgz")) else "r:"
+        with tarfile.open(fileobj=f, mode=mode) as t:
+            return [m.name for m in t.getmembers() if m.isfile()]
+
+
+def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Exception]]:
+    """``(member name, bytes)`` for the wanted members, streaming one member at a time."""
+    with fsio.open_input(uri, "rb", compression=None) as f:
+        if uri.lower().endswith(".zip"):
+            with zipfile.ZipFile(f) as z:
+                for info in z.infolist():
+                    if info.filename in names:
+                        try:
+                            yield info.filename, z.read(info)
+                        except Exception as e:  # bad CRC, unsupported compression
+                            yield info.filename, e
+            return
+        mode = "r|gz" if uri.lower().endswith((".gz", ".tgz")) else "r|"
+        with tarfile.open(fileobj=f, mode=mode) as t:
+            for m in t:
+                if m.isfile() and m.name in names:
+                    fh = t.extractfile(m)
+                    yield m.name, fh.read() if fh else b""
+
+
+@register("text_files")
+class TextFilesConnector(Connector):
+    def _pattern(self) -> str:
+        return self.options.get("pattern", "*.txt")
+
+    def discover(self) -> list[WorkUnit]:
+        per = int(self.options.get("files_per_unit", 512))
+        units: list[WorkUnit] = []
+        for uri in self.source.uris:
+            files = fsio.expand(uri)
+            if not files:
+                raise FileNotFoundError(f"source {self.source.name!r}: no input matches {uri}")
+            plain = []
+            for f in files:
+                if is_archive(f):
+                    size, version = fsio.identity(f)
+                    members = [m for m in list_members(f) if fnmatch.fnmatch(m, self._pattern()) or fnmatch.fnmatch(os.path.basename(m), self._pattern())]
+                    for i in range(0, len(members), per):
+                        units.append(WorkUnit(self.source.name, f, size, version, members=tuple(members[i : i + per])))
+                elif fnmatch.fnmatch(os.path.basename(f), self._pattern()):
+                    plain.append(f)
+            prefix = _fixed_prefix(uri)
+            for i in range(0, len(plain), per):
+                group = plain[i : i + per]
+                ident = [fsio.identity(g) for g in group]
+                version = hashlib.sha1("|".join(f"{s}:{v}" for s, v in ident).encode()).hexdigest()[:16]
+                rel = tuple(g[len(prefix):] if g.startswith(prefix) else g for g in group)
+                units.append(WorkUnit(self.source.name, prefix, sum(s for s, _ in ident), version, members=rel))
+        return units
+
+    def read(self, unit: WorkUnit) -> Iterator[Record]:
+        if is_archive(unit.path):
+            wanted = set(unit.members)
+            seen = set()
+            try:
+                for name, data in iter_members(unit.path, wanted):
+                    seen.add(name)
+                    yield self._doc(name, data, f"{unit.path}::{name}")
+            except Exception as e:
+                for name in unit.members:
+                    if name not in seen:
+                        yield Drop(self.doc_id(name), "quarantined", safe_reason(e, "unreadable archive"), f"{unit.path}::{name}")
+                return
+            for name in unit.members:
+                if name not in seen:
+                    yield Drop(self.doc_id(name), "quarantined", "archive member missing", f"{unit.path}::{name}")
+            return
+        for rel in unit.members:
+            uri = unit.path + rel if not rel.startswith(("/", unit.path)) and "://" not in rel else rel
+            try:
+                data = fsio.read_bytes(uri)
+            except Exception as e:
+                yield Drop(self.doc_id(rel), "quarantined", safe_reason(e, "unreadable file"), uri)
+                continue
+            yield self._doc(rel, data, uri)
+
+    def _doc(self, name: str, data: bytes | Exception, location: str) -> Record:
+        did = self.doc_id(name)
+        if isinstance(data, Exception):
+            return Drop(did, "quarantined", safe_reason(data, "unreadable member"), location)
+        if b"\x00" in data[:65536]:
+            return Drop(did, "quarantined", "not a text file (NUL bytes)", location)
+        try:
+            text = data.decode(self.options.get("encoding", "utf-8"))
+        except UnicodeDecodeError as e:
+            return Drop(did, "quarantined", f"invalid {self.options.get('encoding', 'utf-8')} at byte {e.start}", location)
+        return self.checked(did, text.lstrip("\ufeff"), location, file=name)
