@@ -142,3 +142,11 @@ def iter_lines(f: io.BufferedIOBase, chunk: int = 1 << 20) -> Iterator[tuple[int
     for line in f:
         yield offset, line
         offset += len(line)
+
+
+def relpath(base: str, uri: str) -> str:
+    """``uri`` relative to the folder ``base`` (both URIs of the same store)."""
+    _, b = fs_and_path(base)
+    _, p = fs_and_path(uri)
+    b = b.rstrip("/") + "/"
+    return p[len(b):] if p.startswith(b) else p
