@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         Build(manifest, manifest.output, args.workers, Progress(not args.quiet), args.keep_staging).run(args.resume, args.force)
         return 0
     except (ManifestError, BuildError, OutputLocked, fsio.StorageError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {getattr(e, 'cause', None) or e}", file=sys.stderr)  # a worker's error: its message, not Ray's traceback
         return 2
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
