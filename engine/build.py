@@ -119,8 +119,11 @@ class Pool:
     def __init__(self, manifest: Manifest, out: str, tok_spec: str, build_id: str, workers: int | None, cpus: float):
         import ray
 
-        total = int(ray.cluster_resources().get("CPU", 1))
+        total = ray.cluster_resources().get("CPU", 1)
         n = workers or max(1, int(total // cpus))
+        if n * cpus > total:  # more actors than CPUs: they share them, never wait for CPUs the cluster lacks
+            log.warning("%d workers x %.2f CPUs > %.1f CPUs in the cluster: %.2f CPUs each", n, cpus, total, total / n)
+            cpus = total / n
         threads = str(max(1, int(cpus)))
         cls = ray.remote(Worker).options(
             num_cpus=cpus,
