@@ -61,7 +61,7 @@ def hash_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _kpart(keys: list[str | None], parts: int) -> np.ndarray:
-    return np.array([xxhash.xxh64_intdigest(k) % parts if k is not None else 0 for k in keys], dtype=np.uint32)
+    return np.array([xxhash.xxh64_intdigest(k.encode()) % parts if k is not None else 0 for k in keys], dtype=np.uint32)
 
 
 def keys_table(
