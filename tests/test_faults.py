@@ -214,6 +214,7 @@ def test_worker_killed_mid_build(reference):
 # 2. the driver SIGKILLed mid-build, then --resume
 
 
+@pytest.mark.slow
 def test_driver_sigkill_then_resume(reference):
     out = reference["tmp"] / "kill-driver"
     p = start_build(reference["man"], str(out), env={"ENGINE_IO_DELAY": "0.15"})
