@@ -156,8 +156,10 @@ class Pool:
                 try:
                     res = ray.get(ref)
                 except Exception as e:  # a storage blip outside fsio's own retries: the task is idempotent, run it again
-                    if isinstance(e, fsio.StorageError) or not fsio.is_transient(e) or tries + 1 >= attempts:
+                    if isinstance(e, fsio.StorageError) or not fsio.is_transient(e):
                         raise
+                    if tries + 1 >= attempts:
+                        raise fsio.StorageError(f"storage unavailable: {task[1]} failed {attempts} times ({type(e).__name__})") from None
                     log.warning("%s failed with a transient storage error, retry %d", task[1], tries + 1)
                     time.sleep(min(most, backoff * 2 ** tries))
                     pending.append((task, tries + 1))

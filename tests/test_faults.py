@@ -181,6 +181,7 @@ def same_as_reference(reference, out: Path, doc: dict | None = None) -> None:
 # 1. a Ray worker process killed mid-build
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_build(reference):
     out = reference["tmp"] / "kill-worker"
     p = start_build(reference["man"], str(out), env={"ENGINE_IO_DELAY": "0.15"})

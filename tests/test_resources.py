@@ -61,6 +61,7 @@ def demo_manifest(path: Path, **resources) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_two_cpus_more_workers_than_cpus(tmp_path):
     """2 CPUs: 5 workers asking 1 CPU each (would wait forever for 3 more CPUs) and 4 x 0.5 CPU."""
     builds = [
