@@ -80,15 +80,15 @@ class OutputLock:
             self._outer = outer
             return
         data = (json.dumps(self._payload(), sort_keys=True) + "\n").encode()
-        for _ in range(3):
+        for _ in range(5):
             if fsio.create_exclusive(self.uri, data):
                 break
             try:
                 cur = fsio.read_json(self.uri)
             except FileNotFoundError:
                 continue  # released in between: try again
-            except ValueError:
-                cur = {}
+            except ValueError:  # not JSON: not written by this engine, or a store without atomic writes
+                raise OutputLocked(f"{self.uri} exists but cannot be read; remove it if no build is running") from None
             if cur.get("run_id") == self.run_id:  # our own create, answered late and retried
                 break
             dead = self._holder_dead(cur)
