@@ -127,7 +127,8 @@ class Pool:
             num_cpus=cpus,
             max_restarts=3,
             max_task_retries=3,
-            runtime_env={"env_vars": {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}},
+            runtime_env={"env_vars": {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
+                         | {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}},
         )
         self.actors = [cls.remote(manifest, out, tok_spec, build_id) for _ in range(n)]
         ray.get([a.ping.remote() for a in self.actors])
@@ -137,18 +138,28 @@ class Pool:
         import ray
 
         idle = list(self.actors)
-        pending = list(reversed(tasks))
+        pending = [(t, 0) for t in reversed(tasks)]
         inflight: dict = {}
+        attempts, backoff, most = fsio.retry_settings()
         while pending or inflight:
             while idle and pending:
-                key, method, args = pending.pop()
+                task, tries = pending.pop()
                 actor = idle.pop()
-                inflight[getattr(actor, method).remote(*args)] = (key, actor)
+                inflight[getattr(actor, task[1]).remote(*task[2])] = (task, actor, tries)
             done, _ = ray.wait(list(inflight), num_returns=1)
             for ref in done:
-                key, actor = inflight.pop(ref)
+                task, actor, tries = inflight.pop(ref)
                 idle.append(actor)
-                on_done(key, ray.get(ref))
+                try:
+                    res = ray.get(ref)
+                except Exception as e:  # a storage blip outside fsio's own retries: the task is idempotent, run it again
+                    if isinstance(e, fsio.StorageError) or not fsio.is_transient(e) or tries + 1 >= attempts:
+                        raise
+                    log.warning("%s failed with a transient storage error, retry %d", task[1], tries + 1)
+                    time.sleep(min(most, backoff * 2 ** tries))
+                    pending.append((task, tries + 1))
+                    continue
+                on_done(task[0], res)
 
     def shutdown(self) -> None:
         import ray
@@ -227,6 +238,11 @@ class Build:
 
     # -- run ---------------------------------------------------------------------------------------
     def run(self, resume: bool = False, force: bool = False) -> dict:
+        fsio.makedirs(self.out)
+        with OutputLock(self.out):  # before prepare(): --force must never wipe an output another build is writing
+            return self._run(resume, force)
+
+    def _run(self, resume: bool, force: bool) -> dict:
         from engine.tokenizer import load_tokenizer
 
         t_start = time.time()
@@ -238,28 +254,21 @@ class Build:
         tok = load_tokenizer(self.m.tokenizer)
         all_units = [u for s in self.m.sources for u in plan[s.name]]
         bid = ledger.build_id(self.m.fingerprint(), [u.unit_id for u in all_units], tok.sha256)
-        fsio.makedirs(self.out)
-        lock = OutputLock(self.out)
-        lock.acquire()
+        fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
+        where = connect_ray(self.workers)
+        self.progress.say(
+            f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
+            + (" (resuming)" if state == "resume" else "")
+        )
+        pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
         try:
-            fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
-            where = connect_ray(self.workers)
-            self.progress.say(
-                f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
-                + (" (resuming)" if state == "resume" else "")
-            )
-            pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
-            try:
-                markers = self._phase_read(pool, all_units)
-                drop_uris = self._phase_dedup(pool, all_units, markers)
-                tmarkers = self._phase_tokenize(pool, all_units, drop_uris)
-                groups = self._phase_pack(pool, plan, markers, tmarkers, tok, bid)
-            finally:
-                pool.shutdown()
-            result = self._finish(tok, bid, all_units, markers, tmarkers, groups, t_start)
+            markers = self._phase_read(pool, all_units)
+            drop_uris = self._phase_dedup(pool, all_units, markers)
+            tmarkers = self._phase_tokenize(pool, all_units, drop_uris)
+            groups = self._phase_pack(pool, plan, markers, tmarkers, tok, bid)
         finally:
-            lock.release()
-        return result
+            pool.shutdown()
+        return self._finish(tok, bid, all_units, markers, tmarkers, groups, t_start)
 
     # phase 1
     def _phase_read(self, pool: Pool, units: list[WorkUnit]) -> dict[str, dict]:
@@ -513,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         Build(manifest, manifest.output, args.workers, Progress(not args.quiet), args.keep_staging).run(args.resume, args.force)
         return 0
-    except (ManifestError, BuildError, OutputLocked) as e:
+    except (ManifestError, BuildError, OutputLocked, fsio.StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except FileNotFoundError as e:

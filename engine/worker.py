@@ -193,11 +193,8 @@ class Worker:
         stage_time: Counter = Counter()
 
         docs_uri = lay.docs(unit.source, unit.unit_id)
-        tmp_uri = docs_uri + ".tmp"
-        fs, tmp_path = fsio.fs_and_path(tmp_uri)
-        fsio.makedirs(tmp_uri.rsplit("/", 1)[0])
-        sink = fs.open(tmp_path, "wb")
-        writer = ipc.new_file(sink, DOC_SCHEMA, options=ipc.IpcWriteOptions(compression="zstd"))
+        sink = fsio.AtomicWriter(docs_uri)  # local temp file, put in place with retries by commit()
+        writer = ipc.new_file(sink.file, DOC_SCHEMA, options=ipc.IpcWriteOptions(compression="zstd"))
         kept_docs = 0
         kept_chars = 0
 
@@ -243,12 +240,10 @@ class Worker:
             flush()
         except Exception as e:  # a connector bug or a storage failure mid-unit: quarantine the unit, never crash the build
             writer.close()
-            sink.close()
-            fsio.remove(tmp_uri)
+            sink.discard()
             return self._failed_unit(unit, e, read, t0)
         writer.close()
-        sink.close()
-        fsio.move(tmp_uri, docs_uri)
+        sink.commit()
 
         if tombs:
             keys_parts.append(
