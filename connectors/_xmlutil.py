@@ -1,0 +1,92 @@
+"""Small XML helpers shared by the MEDLINE, JATS, n2c2 and MedQuAD readers (stdlib only).
+
+The parsers use ``xml.etree.ElementTree`` (expat), which never loads external DTDs: the
+NLM/JATS DTDs declare HTML named entities (``&nbsp;``, ``&eacute;``...) that expat then
+rejects as undefined.  :func:`parse_xml` retries such a record once after turning the
+named entities it knows into numeric character references, so a record is lost only
+when it is really malformed.
+"""
+from __future__ import annotations
+
+import html.entities
+import re
+import xml.etree.ElementTree as ET
+
+_XML_BUILTIN = {"amp", "lt", "gt", "quot", "apos"}
+_NAMED = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
+_WS = re.compile(r"\s+")
+
+
+def _numeric(m: re.Match) -> bytes:
+    name = m.group(1).decode("ascii")
+    if name in _XML_BUILTIN:
+        return m.group(0)
+    cp = html.entities.name2codepoint.get(name)
+    if cp is None:
+        return m.group(0)
+    return f"&#{cp};".encode("ascii")
+
+
+def parse_xml(data: bytes) -> ET.Element:
+    """Parse one XML document / record; named HTML entities are accepted."""
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError:
+        fixed = _NAMED.sub(_numeric, data)
+        if fixed == data:
+            raise
+        return ET.fromstring(fixed)
+
+
+def local(tag) -> str:
+    """Element name without its namespace (``{ns}p`` -> ``p``); '' for comments / PIs."""
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def squash(text: str) -> str:
+    """Collapse whitespace runs to one space (inline markup flattening leaves ragged spacing)."""
+    return _WS.sub(" ", text).strip()
+
+
+def flat_text(el: ET.Element | None, skip: frozenset[str] = frozenset()) -> str:
+    """All text under ``el`` in document order, inline markup (``<i>``, ``<sup>``, MathML)
+    flattened; subtrees whose local name is in ``skip`` are left out (their tails kept)."""
+    if el is None:
+        return ""
+    parts: list[str] = []
+
+    def walk(e: ET.Element) -> None:
+        if e.text:
+            parts.append(e.text)
+        for c in e:
+            if local(c.tag) not in skip:
+                walk(c)
+            if c.tail:
+                parts.append(c.tail)
+
+    walk(el)
+    return squash("".join(parts))
+
+
+def find_local(el: ET.Element, *path: str) -> ET.Element | None:
+    """First descendant path by local names (namespace agnostic), e.g. ``find_local(a, "front", "article-meta")``."""
+    cur = el
+    for name in path:
+        nxt = None
+        for c in cur:
+            if local(c.tag) == name:
+                nxt = c
+                break
+        if nxt is None:
+            return None
+        cur = nxt
+    return cur
+
+
+def iter_local(el: ET.Element, name: str):
+    """All descendants (any depth) with local name ``name``."""
+    for e in el.iter():
+        if local(e.tag) == name:
+            yield e
