@@ -27,15 +27,32 @@ def _numeric(m: re.Match) -> bytes:
     return f"&#{cp};".encode("ascii")
 
 
+_NS_WRAP = (
+    b'<_wrap xmlns:mml="http://www.w3.org/1998/Math/MathML" xmlns:xlink="http://www.w3.org/1999/xlink" '
+    b'xmlns:ali="http://www.niso.org/schemas/ali/1.0/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+)
+
+
 def parse_xml(data: bytes) -> ET.Element:
-    """Parse one XML document / record; named HTML entities are accepted."""
+    """Parse one XML document / record; named HTML entities are accepted, and a record cut
+    out of a larger file may use the ``mml:`` / ``xlink:`` / ``ali:`` prefixes its file declared."""
     try:
         return ET.fromstring(data)
-    except ET.ParseError:
+    except ET.ParseError as first:
         fixed = _NAMED.sub(_numeric, data)
-        if fixed == data:
-            raise
-        return ET.fromstring(fixed)
+        if fixed != data:
+            try:
+                return ET.fromstring(fixed)
+            except ET.ParseError:
+                pass
+        if not fixed.lstrip().startswith((b"<?", b"<!")):
+            try:
+                wrapped = ET.fromstring(_NS_WRAP + fixed + b"</_wrap>")
+                if len(wrapped) == 1:
+                    return wrapped[0]
+            except ET.ParseError:
+                pass
+        raise first
 
 
 def local(tag) -> str:

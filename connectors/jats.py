@@ -48,7 +48,10 @@ def _captions(el: ET.Element, out: list[str]) -> None:
         for f in iter_local(el, tag):
             label = flat_text(find_local(f, "label"))
             cap = find_local(f, "caption")
-            text = flat_text(cap, _SKIP) if cap is not None else ""
+            text = ""
+            if cap is not None:  # caption title and paragraphs are blocks: keep a space between them
+                bits = [flat_text(c, _SKIP) for c in cap] if len(cap) else [flat_text(cap, _SKIP)]
+                text = squash(" ".join(b for b in bits if b))
             if text or label:
                 out.append(squash(f"{label} {text}") if label else text)
 
