@@ -72,10 +72,13 @@ def split_records(stream, mode: str | None = None) -> Iterator[tuple[int, str, b
     pat = _START[mode] if mode else None
     eof = False
     pos = 0
+    # read1: a gzip stream hands out what it has decompressed so far, so a truncated file
+    # still yields every complete record before the cut (read(n) would raise and lose them)
+    read = getattr(stream, "read1", None) or stream.read
     while True:
         if not eof:
             try:
-                chunk = stream.read(CHUNK)
+                chunk = read(CHUNK)
             except Exception as e:  # truncated gzip, storage error
                 chunk = b""
                 eof = True
@@ -140,6 +143,7 @@ class PubmedConnector(Connector):
         stem = base.split(".")[0]
         frank = file_rank(unit.path)
         n = 0
+        tombstones = 0
         try:
             stream = fsio.open_input(unit.path, "rb")
         except Exception as e:
@@ -153,12 +157,15 @@ class PubmedConnector(Connector):
                     yield Drop(self.doc_id(f"{stem}@{off}"), "quarantined", err, loc)
                     continue
                 if tag == "DeleteCitation":
-                    yield from self._deletions(data, stem, frank, off, loc)
+                    for rec in self._deletions(data, stem, frank, off, loc):
+                        tombstones += isinstance(rec, Tombstone)
+                        n += isinstance(rec, Drop)
+                        yield rec
                     continue
                 n += 1
                 yield self._citation(data, stem, frank, idx, off, loc)
-        if n == 0 and unit.size == 0:
-            yield Drop(self.doc_id(f"{stem}@empty"), "quarantined", "empty file", unit.location)
+        if n == 0 and tombstones == 0:
+            yield Drop(self.doc_id(f"{stem}@empty"), "quarantined", "no PubMed records in file (empty or not MEDLINE XML)", unit.location)
 
     def _deletions(self, data: bytes, stem: str, frank: int, off: int, loc: str) -> Iterator[Record]:
         try:
