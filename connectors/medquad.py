@@ -51,7 +51,8 @@ class MedquadConnector(FixedOptions, TextFilesConnector):
             did = self.doc_id(f"{stem}#{pid}")
             q_el = next((c for c in qa if local(c.tag) == "Question"), None)
             a_el = next((c for c in qa if local(c.tag) == "Answer"), None)
-            q, a = flat_text(q_el), flat_text(a_el)
+            # answers keep their line structure (lists, paragraphs); only the ends are trimmed
+            q, a = flat_text(q_el), ("".join(a_el.itertext()).strip() if a_el is not None else "")
             if not a:
                 yield Drop(did, "filtered", "source rule: empty answer (removed upstream for copyright)", f"{location}#pid={pid}")
                 continue
