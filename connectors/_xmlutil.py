@@ -64,7 +64,7 @@ def local(tag) -> str:
 
 def squash(text: str) -> str:
     """Collapse whitespace runs to one space (inline markup flattening leaves ragged spacing)."""
-    return _WS.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split: C speed, same whitespace set as \s
 
 
 def flat_text(el: ET.Element | None, skip: frozenset[str] = frozenset()) -> str:
