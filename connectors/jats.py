@@ -112,6 +112,13 @@ class PmcOaConnector(TextFilesConnector):
         return self.options.get("pattern", "*.*xml")  # .xml and .nxml
 
     def records_for(self, name: str, data, location: str) -> Iterator[Record]:
+        try:
+            yield from self._article(name, data, location)
+        except Exception as e:  # an unexpected structure must not end the package
+            base = os.path.basename(name).rsplit(".", 1)[0]
+            yield Drop(self.doc_id(base), "quarantined", safe_reason(e, "unexpected JATS structure"), location)
+
+    def _article(self, name: str, data, location: str) -> Iterator[Record]:
         base = os.path.basename(name).rsplit(".", 1)[0]
         fallback = self.doc_id(base)
         if isinstance(data, Exception):
@@ -122,6 +129,8 @@ class PmcOaConnector(TextFilesConnector):
         except Exception as e:
             yield Drop(fallback, "quarantined", safe_reason(e, "malformed JATS XML"), location)
             return
+        if local(root.tag) == "pmc-articleset" and len(root) == 1:  # E-utilities style wrapper
+            root = root[0]
         if local(root.tag) != "article":
             yield Drop(fallback, "quarantined", f"not a JATS article (root <{local(root.tag)}>)", location)
             return

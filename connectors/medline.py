@@ -163,7 +163,10 @@ class PubmedConnector(Connector):
                         yield rec
                     continue
                 n += 1
-                yield self._citation(data, stem, frank, idx, off, loc)
+                try:
+                    yield self._citation(data, stem, frank, idx, off, loc)
+                except Exception as e:  # an unexpected structure must not end the file
+                    yield Drop(self.doc_id(f"{stem}@{off}"), "quarantined", safe_reason(e, "unexpected citation structure"), loc)
         if n == 0 and tombstones == 0:
             yield Drop(self.doc_id(f"{stem}@empty"), "quarantined", "no PubMed records in file (empty or not MEDLINE XML)", unit.location)
 

@@ -97,3 +97,20 @@ def test_all20_unset_variable_names_the_source(monkeypatch, tmp_path):
     monkeypatch.delenv("PHYSIONET")
     with pytest.raises(ManifestError, match=r"mimic_iii_notes.*PHYSIONET"):
         load_manifest(ROOT / "manifests" / "all20.yaml")
+
+
+def test_fixtures_are_what_the_generator_writes(tmp_path):
+    """The committed fixtures are exactly the generator's output (nothing edited by hand)."""
+    import importlib.util
+
+    gen = ROOT / "tests" / "fixtures" / "all20" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("make_fixtures_all20", gen)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.HERE = tmp_path
+    mod.main()
+    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(gen.parent) for p in gen.parent.rglob("*") if p.is_file() and p.name != "make_fixtures.py" and "__pycache__" not in p.parts)
+    assert made == committed
+    for rel in made:
+        assert (tmp_path / rel).read_bytes() == (gen.parent / rel).read_bytes(), rel

@@ -64,6 +64,12 @@ def test_fixture_packages():
     assert "Old reference text" not in old.text
 
 
+def test_articleset_wrapper_is_unwrapped(tmp_path):
+    (tmp_path / "PMC43.xml").write_bytes(b"<pmc-articleset>" + art("PMC43").split(b"?>", 1)[1] + b"</pmc-articleset>")
+    (d,) = read_all(str(tmp_path))
+    assert d.doc_id == "pmc_oa:PMC43" and d.text == "Title PMC43\n\nBody paragraph of PMC43."
+
+
 def test_default_namespace_article_as_plain_file(tmp_path):
     (tmp_path / "PMC42.nxml").write_bytes(art("PMC42", ns='xmlns="http://jats.nlm.nih.gov/ns/archiving/1.3/" dtd-version="1.3"'))
     (d,) = read_all(str(tmp_path))
@@ -74,7 +80,7 @@ def test_bad_members_are_quarantined_alone(tmp_path):
     p = targz(tmp_path / "oa_comm_xml.incr.2025-01-01.tar.gz", [
         ("PMC000xxxxxx/PMC1.xml", art("PMC1")),
         ("PMC000xxxxxx/PMC2.xml", b"<article><front><article-meta><title-group><article-title>cut"),
-        ("PMC000xxxxxx/PMC3.xml", b"<pmc-articleset><article/></pmc-articleset>"),
+        ("PMC000xxxxxx/PMC3.xml", b"<html><body>not an article</body></html>"),
         ("PMC000xxxxxx/PMC4.xml", art("PMC4")),
         ("PMC000xxxxxx/PMC4.pdf", b"%PDF-1.4 not xml"),
     ])
