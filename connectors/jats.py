@@ -23,18 +23,28 @@ section titles and paragraphs (lists, quotes, boxed text flattened), figure and 
 formulas' alternative encodings, supplementary material, the rest of ``back``.
 
 One work unit is a group of archive members (``files_per_unit``) or of plain ``.xml`` / ``.nxml``
-files in a tree; the tar stream is read member by member, never unpacked to disk.
+files in a tree; the tar stream is read member by member, never unpacked to disk.  Every
+package on the PMC FTP site has a sibling ``<package>.filelist.csv`` (columns ``Article File``,
+``Article Citation``, ``AccessionID``, ``LastUpdated``, ``PMID``, ``License``, ``Retracted``;
+file names and the ``Article File`` / ``Retracted`` columns confirmed in public code that reads
+them, search corpus ``code``): when it is there, discovery takes the member names from it
+instead of decompressing the whole package once just to list it, and members marked
+``Retracted = yes`` are counted as ``filtered`` (source rule) instead of read.
 """
 from __future__ import annotations
 
+import csv
+import fnmatch
+import io
 import os
 import xml.etree.ElementTree as ET
 from typing import Iterator
 
 from connectors._xmlutil import find_local, flat_text, iter_local, local, parse_xml, squash
-from connectors.base import Drop, Record, safe_reason
+from connectors.base import Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
+from engine import fsio
 
 _XLINK = "{http://www.w3.org/1999/xlink}href"
 #: never part of the text
@@ -111,7 +121,57 @@ class PmcOaConnector(TextFilesConnector):
     def _pattern(self) -> str:
         return self.options.get("pattern", "*.*xml")  # .xml and .nxml
 
+    # -- discovery from the packages' file lists ----------------------------------------------------
+    @staticmethod
+    def filelist_of(package: str) -> str | None:
+        for ext in (".tar.gz", ".tgz"):
+            if package.endswith(ext):
+                cand = package[: -len(ext)] + ".filelist.csv"
+                return cand if fsio.exists(cand) else None
+        return None
+
+    def _read_filelist(self, uri: str) -> list[tuple[str, bool]]:
+        """``(member name, retracted)`` rows of a package's ``filelist.csv``."""
+        with fsio.open_input(uri, "rb") as f:
+            rows = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", newline=""))
+            return [((r.get("Article File") or "").strip(), (r.get("Retracted") or "").strip().lower() == "yes")
+                    for r in rows if (r.get("Article File") or "").strip()]
+
+    def discover(self) -> list[WorkUnit]:
+        per = int(self.options.get("files_per_unit", 512))
+        units: list[WorkUnit] = []
+        for uri in self.source.uris:
+            files = fsio.expand(uri)
+            if not files:
+                raise FileNotFoundError(f"source {self.source.name!r}: no input matches {uri}")
+            lists = {f: self.filelist_of(f) for f in files}
+            if not all(lists.values()):  # plain trees, or packages without a file list: list them
+                narrowed = type(self)(self.source.model_copy(update={"uri": uri}), self.manifest)
+                units.extend(TextFilesConnector.discover(narrowed))
+                continue
+            for f in files:
+                size, version = fsio.identity(f)
+                names = [m for m, _ in self._read_filelist(lists[f])
+                         if fnmatch.fnmatch(m, self._pattern()) or fnmatch.fnmatch(os.path.basename(m), self._pattern())]
+                for i in range(0, len(names), per):
+                    units.append(WorkUnit(self.source.name, f, size, version, members=tuple(names[i : i + per])))
+        return units
+
+    def _retracted(self, package: str) -> set[str]:
+        cache = self.__dict__.setdefault("_retracted_cache", {})
+        if package not in cache:
+            fl = self.filelist_of(package)
+            try:
+                cache[package] = {m for m, r in self._read_filelist(fl) if r} if fl else set()
+            except Exception:
+                cache[package] = set()
+        return cache[package]
+
     def records_for(self, name: str, data, location: str) -> Iterator[Record]:
+        if "::" in location and name in self._retracted(location.split("::", 1)[0]):
+            base = os.path.basename(name).rsplit(".", 1)[0]
+            yield Drop(self.doc_id(base), "filtered", "source rule: retracted article (package filelist.csv)", location)
+            return
         try:
             yield from self._article(name, data, location)
         except Exception as e:  # an unexpected structure must not end the package

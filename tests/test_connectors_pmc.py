@@ -38,8 +38,11 @@ def art(pmc: str, ns: str = "") -> bytes:
 
 def test_fixture_packages():
     recs = read_all([str(FIX / "oa_comm/xml/oa_comm_xml.*.tar.gz"), str(FIX / "oa_noncomm/xml/oa_noncomm_xml.*.tar.gz")])
-    assert all(isinstance(r, Doc) for r in recs)
-    new, old = recs
+    # the retracted article (filelist.csv: Retracted = yes) is filtered, not read
+    (retracted,) = [r for r in recs if isinstance(r, Drop)]
+    assert (retracted.doc_id, retracted.bucket) == ("pmc_oa:PMC10000002", "filtered")
+    assert retracted.reason == "source rule: retracted article (package filelist.csv)"
+    new, old = [r for r in recs if isinstance(r, Doc)]
     # JATS 1.3 (namespaced MathML / xlink / ali) in the commercial package
     assert new.doc_id == "pmc_oa:PMC10000001"
     assert new.meta == {
@@ -101,3 +104,23 @@ def test_truncated_package_counts_missing_members(tmp_path):
     recs = [r for u in units for r in c.read(u)]
     assert len(recs) == 6  # every listed member is accounted for
     assert any(isinstance(r, Drop) and r.bucket == "quarantined" for r in recs)
+
+
+def test_discovery_from_filelist_without_listing_the_package(tmp_path, monkeypatch):
+    p = targz(tmp_path / "oa_comm_xml.PMC000xxxxxx.baseline.2025-01-01.tar.gz", [("d/PMC1.xml", art("PMC1")), ("d/PMC2.xml", art("PMC2"))])
+    (tmp_path / "oa_comm_xml.PMC000xxxxxx.baseline.2025-01-01.filelist.csv").write_text(
+        "Article File,Article Citation,AccessionID,LastUpdated (YYYY-MM-DD HH:MM:SS),PMID,License,Retracted\n"
+        "d/PMC1.xml,\"J, 1\",PMC1,2025-01-01 00:00:00,1,CC BY,no\n"
+        "d/PMC2.xml,\"J, 2\",PMC2,2025-01-01 00:00:00,2,CC BY-NC,no\n"
+        "d/PMC3.xml,\"J, 3\",PMC3,2025-01-01 00:00:00,3,CC0,no\n")
+    import connectors.text_files as tf
+
+    def no_listing(uri):
+        raise AssertionError("package listed although it has a filelist.csv")
+
+    monkeypatch.setattr(tf, "list_members", no_listing)
+    recs = read_all(str(tmp_path / "oa_comm_xml.*.tar.gz"))
+    assert [r.doc_id for r in recs if isinstance(r, Doc)] == ["pmc_oa:PMC1", "pmc_oa:PMC2"]
+    # a member the file list names but the package lacks is counted, not lost
+    (missing,) = [r for r in recs if isinstance(r, Drop)]
+    assert (missing.doc_id, missing.bucket, missing.reason) == ("pmc_oa:d/PMC3.xml", "quarantined", "archive member missing")
