@@ -72,6 +72,8 @@ def flat_text(el: ET.Element | None, skip: frozenset[str] = frozenset()) -> str:
     flattened; subtrees whose local name is in ``skip`` are left out (their tails kept)."""
     if el is None:
         return ""
+    if not skip:  # C-accelerated path (comments and processing instructions are skipped too)
+        return squash("".join(el.itertext()))
     parts: list[str] = []
 
     def walk(e: ET.Element) -> None:
