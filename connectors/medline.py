@@ -47,6 +47,10 @@ _START = {
     "pubmed": re.compile(rb"<(PubmedArticle|PubmedBookArticle|DeleteCitation)[\s>]"),
     "medline": re.compile(rb"<(MedlineCitation|DeleteCitation)[\s>]"),
 }
+_END = {
+    "pubmed": re.compile(rb"</(PubmedArticle|PubmedBookArticle|DeleteCitation)>"),
+    "medline": re.compile(rb"</(MedlineCitation|DeleteCitation)>"),
+}
 _ISO639 = {"eng": "en", "spa": "es", "fre": "fr", "ger": "de", "ita": "it", "por": "pt", "jpn": "ja", "chi": "zh", "rus": "ru", "dut": "nl", "pol": "pl", "kor": "ko", "tur": "tr"}
 CHUNK = 1 << 20
 #: a record larger than this without an end tag is quarantined (no unbounded buffering)
@@ -70,6 +74,15 @@ def split_records(stream, mode: str | None = None) -> Iterator[tuple[int, str, b
     buf = b""
     base = 0  # stream offset of buf[0]
     pat = _START[mode] if mode else None
+    endpat = _END[mode] if mode else None
+
+    def orphans(lo: int, hi: int, stop: int | None = None) -> Iterator[tuple[int, str, None, str]]:
+        # a record end tag between records: its start tag was corrupted, so the record is lost
+        # as a whole; count it instead of skipping it silently
+        for o in endpat.finditer(buf, lo, hi):
+            if stop is None or o.start() < stop:
+                yield base + o.start(), o.group(1).decode(), None, f"{o.group(1).decode()} end tag without a start tag (corrupted record)"
+
     eof = False
     pos = 0
     # read1: a gzip stream hands out what it has decompressed so far, so a truncated file
@@ -92,9 +105,9 @@ def split_records(stream, mode: str | None = None) -> Iterator[tuple[int, str, b
             pos = 0
             if pat is None:
                 if b"<MedlineCitationSet" in buf[:65536]:
-                    pat = _START["medline"]
+                    pat, endpat = _START["medline"], _END["medline"]
                 elif b"<PubmedArticleSet" in buf[:65536] or eof or len(buf) > 65536:
-                    pat = _START["pubmed"]
+                    pat, endpat = _START["pubmed"], _END["pubmed"]
                 else:
                     continue
         else:
@@ -103,8 +116,11 @@ def split_records(stream, mode: str | None = None) -> Iterator[tuple[int, str, b
             m = pat.search(buf, pos)
             if not m:
                 # keep a tail that could hold the start of a tag
-                pos = max(pos, len(buf) - 64)
+                keep = len(buf) if eof else max(pos, len(buf) - 64)
+                yield from orphans(pos, len(buf), keep)
+                pos = keep
                 break
+            yield from orphans(pos, m.start())
             tag = m.group(1).decode()
             end_tag = f"</{tag}>".encode()
             e = buf.find(end_tag, m.end())

@@ -81,6 +81,14 @@ def test_malformed_record_in_the_middle_keeps_neighbours(tmp_path):
     assert all(b.location and "@" in b.location for b in bad)
 
 
+def test_corrupted_start_tag_is_counted(tmp_path):
+    body = art(1) + art(2).replace("<PubmedArticle>", "<PubmedArtXcle>", 1) + art(3)
+    recs = read_all(str(write_gz(tmp_path / "pubmed25n0007.xml.gz", body)))
+    assert [d.doc_id for d in docs(recs)] == ["pubmed:1.1", "pubmed:3.1"]
+    (bad,) = drops(recs)
+    assert bad.bucket == "quarantined" and bad.reason == "PubmedArticle end tag without a start tag (corrupted record)"
+
+
 def test_truncated_gzip_keeps_complete_records(tmp_path):
     body = "".join(art(i, title=f"Title number {i} " + "word " * 200) for i in range(1, 40))
     full = gzip.compress((HEAD + body + "</PubmedArticleSet>\n").encode(), mtime=0)
