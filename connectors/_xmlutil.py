@@ -14,7 +14,6 @@ import xml.etree.ElementTree as ET
 
 _XML_BUILTIN = {"amp", "lt", "gt", "quot", "apos"}
 _NAMED = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
-_WS = re.compile(r"\s+")
 
 
 def _numeric(m: re.Match) -> bytes:

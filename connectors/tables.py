@@ -34,7 +34,6 @@ Verified layouts (search tool; where a check found nothing it says so):
 from __future__ import annotations
 
 from connectors._fixed import FileScopedIds, FixedOptions
-from connectors.base import PLACEHOLDER_MIMIC_IV  # noqa: F401  (documented: CheXpert Plus has no placeholder)
 from connectors.csv_table import CsvConnector
 from connectors.registry import register
 

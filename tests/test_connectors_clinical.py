@@ -5,7 +5,6 @@ Fixtures are invented text in the official layouts (tests/fixtures/all20/make_fi
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import zipfile
 from pathlib import Path
