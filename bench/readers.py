@@ -9,8 +9,9 @@ compressed MB/s.  The default size is tiny (smoke test); the issue's figure uses
     python -m bench.readers --mb 100   # the 100 MB measurement
 
 Measured 2026-11-25 on the shared 2-core dev machine (load ~7; CPU-time based):
-``--mb 100``: pubmed 15.4 MB/s/core (43,693 citations, 6.5 CPU s), mimic_iv_note 108 MB/s/core
-(20,471 notes); ``--mb 10`` after the itertext fast path: pubmed ~20 MB/s/core.
+``--mb 100``: pubmed 17.8 MB/s/core (43,693 citations in 5.6 CPU s), mimic_iv_note
+124 MB/s/core (20,471 notes in 0.8 CPU s); wall-clock figures were 5.2 and 28.5 MB/s because
+other jobs shared the two cores.
 """
 from __future__ import annotations
 
