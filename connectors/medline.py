@@ -24,7 +24,7 @@ ElementTree, so a malformed record is quarantined alone and the records before a
 come through; a record whose end tag never comes (a new record starts first, or the file /
 a truncated gzip ends) is quarantined with its byte offset.  Memory is one chunk plus one record.
 
-"Latest version wins": every citation is ``Doc(doc_id="pubmed:PMID.VERSION", key="pubmed:PMID",
+"Latest version wins": every citation is ``Doc(doc_id="pubmed:PMID.VERSION@FILE", key="pubmed:PMID",
 rank=R)`` with ``R = file_rank + VERSION * 10**6 + position in file``, where ``file_rank =
 (YY * 10**4 + NNNN) * 10**9`` from the file name, so a later update file always outranks the
 baseline.  ``DeleteCitation`` PMIDs become ``Tombstone(key, rank=file_rank + 10**9 - 1)``: they
@@ -210,7 +210,7 @@ class PubmedConnector(Connector):
             return Drop(self.doc_id(f"{stem}@{off}"), "quarantined", "citation without a numeric PMID", loc)
         version = (pmid_el.get("Version") or "1").strip()
         version = version if version.isdigit() else "1"
-        did = self.doc_id(f"{pmid}.{version}")
+        did = self.doc_id(f"{pmid}.{version}@{stem}")  # unique: an update file may re-release PMID.VERSION
         if mc is not None:
             art = mc.find("Article")
             title = flat_text(art.find("ArticleTitle")) if art is not None else ""

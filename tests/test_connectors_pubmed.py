@@ -40,8 +40,10 @@ def drops(recs):
 def test_fixture_baseline_and_update():
     recs = read_all([str(FIX / "baseline/pubmed*.xml.gz"), str(FIX / "updatefiles/pubmed*.xml.gz")])
     ds = docs(recs)
-    assert [d.doc_id for d in ds] == ["pubmed:31000001.1", "pubmed:31000002.1", "pubmed:31000003.1", "pubmed:31000004.1", "pubmed:31000004.1", "pubmed:31000005.1"]
-    assert all(d.key == d.doc_id.rsplit(".", 1)[0] for d in ds)
+    assert [d.doc_id.split("@")[0] for d in ds] == ["pubmed:31000001.1", "pubmed:31000002.1", "pubmed:31000003.1", "pubmed:31000004.1", "pubmed:31000004.1", "pubmed:31000005.1"]
+    assert all(d.key == d.doc_id.split("@")[0].rsplit(".", 1)[0] for d in ds)
+    # the doc id names the file, so a PMID.VERSION re-released by an update file stays distinct
+    assert ds[0].doc_id == "pubmed:31000001.1@pubmed25n0001" and ds[-2].doc_id.endswith("@pubmed25n1275")
     assert drops(recs) == []
     # structured abstract: labels kept as headings, inline markup (<i>, <sub>, <sup>, MathML) flattened
     d1 = ds[0]
@@ -72,7 +74,7 @@ def test_file_rank_orders_baseline_before_updates():
 def test_malformed_record_in_the_middle_keeps_neighbours(tmp_path):
     body = art(1) + art(2, title="Broken <i>markup</ArticleTitle") + art(3) + "<PubmedArticle><MedlineCitation><PMID Version=\"1\">4</PMID>" + art(5)
     recs = read_all(str(write_gz(tmp_path / "pubmed25n0002.xml.gz", body)))
-    assert [d.doc_id for d in docs(recs)] == ["pubmed:1.1", "pubmed:3.1", "pubmed:5.1"]
+    assert [d.doc_id.split("@")[0] for d in docs(recs)] == ["pubmed:1.1", "pubmed:3.1", "pubmed:5.1"]
     bad = drops(recs)
     assert len(bad) == 2 and all(b.bucket == "quarantined" for b in bad)
     assert bad[0].reason.startswith("malformed citation XML: ParseError")
@@ -84,7 +86,7 @@ def test_malformed_record_in_the_middle_keeps_neighbours(tmp_path):
 def test_corrupted_start_tag_is_counted(tmp_path):
     body = art(1) + art(2).replace("<PubmedArticle>", "<PubmedArtXcle>", 1) + art(3)
     recs = read_all(str(write_gz(tmp_path / "pubmed25n0007.xml.gz", body)))
-    assert [d.doc_id for d in docs(recs)] == ["pubmed:1.1", "pubmed:3.1"]
+    assert [d.doc_id.split("@")[0] for d in docs(recs)] == ["pubmed:1.1", "pubmed:3.1"]
     (bad,) = drops(recs)
     assert bad.bucket == "quarantined" and bad.reason == "PubmedArticle end tag without a start tag (corrupted record)"
 
@@ -97,7 +99,7 @@ def test_truncated_gzip_keeps_complete_records(tmp_path):
     recs = read_all(str(p))
     ds, bad = docs(recs), drops(recs)
     assert 0 < len(ds) < 39
-    assert [d.doc_id for d in ds] == [f"pubmed:{i}.1" for i in range(1, len(ds) + 1)]
+    assert [d.doc_id.split("@")[0] for d in ds] == [f"pubmed:{i}.1" for i in range(1, len(ds) + 1)]
     assert len(bad) >= 1 and all(b.bucket == "quarantined" for b in bad)
     assert any("unreadable input" in b.reason or "cut off" in b.reason for b in bad)
 
@@ -125,7 +127,7 @@ def test_old_medlinecitationset_root_entities_and_prefix(tmp_path):
     p.write_bytes(gzip.compress(('<?xml version="1.0"?>\n' + body).encode(), mtime=0))
     recs = read_all(str(p))
     (d,) = docs(recs)
-    assert d.doc_id == "pubmed:77.2" and d.text == "Café coronary: y revisited\n\nOBJECTIVE\nCheck α-agonists."
+    assert d.doc_id.split("@")[0] == "pubmed:77.2" and d.text == "Café coronary: y revisited\n\nOBJECTIVE\nCheck α-agonists."
     assert [t.key for t in recs if isinstance(t, Tombstone)] == ["pubmed:55", "pubmed:56"]
 
 
@@ -135,4 +137,4 @@ def test_uncompressed_xml_and_book_article(tmp_path):
     p = tmp_path / "pubmed25n0006.xml"
     p.write_text(HEAD + body + "</PubmedArticleSet>\n")
     (d,) = read_all(str(p))
-    assert d.doc_id == "pubmed:88.1" and d.text == "Sepsis overview\n\nBook abstract." and d.key == "pubmed:88"
+    assert d.doc_id.split("@")[0] == "pubmed:88.1" and d.text == "Sepsis overview\n\nBook abstract." and d.key == "pubmed:88"
