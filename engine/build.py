@@ -123,14 +123,12 @@ class Pool:
         total = int(ray.cluster_resources().get("CPU", 1))
         n = workers or max(1, int(total // cpus))
         threads = str(max(1, int(cpus)))
-        cls = ray.remote(Worker).options(
-            num_cpus=cpus,
-            max_restarts=3,
-            max_task_retries=3,
-            runtime_env={"env_vars": {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
-                         | {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}},
-        )
-        self.actors = [cls.remote(manifest, out, tok_spec, build_id) for _ in range(n)]
+        # set in the actor process before the tokenizer's thread pool starts (no runtime_env: it would
+        # cost a fresh worker process per actor)
+        env = {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
+        env |= {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}
+        cls = ray.remote(Worker).options(num_cpus=cpus, max_restarts=3, max_task_retries=3)
+        self.actors = [cls.remote(manifest, out, tok_spec, build_id, env) for _ in range(n)]
         ray.get([a.ping.remote() for a in self.actors])
 
     def run(self, tasks: list[tuple[object, str, tuple]], on_done) -> None:

@@ -123,7 +123,9 @@ def _docs_table(docs: list[Doc]) -> pa.Table:
 
 
 class Worker:
-    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "") -> None:
+    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "",
+                 env: dict[str, str] | None = None) -> None:
+        os.environ.update(env or {})
         self.manifest = manifest
         self.layout = Layout(out)
         self.build_id = build_id
