@@ -1,0 +1,1 @@
+"""Hot numeric code: packing, MinHash/LSH, MLM masking, varlen attention glue."""
