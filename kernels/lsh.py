@@ -9,18 +9,29 @@ candidate pair.  With Jaccard similarity ``s`` that happens with probability (th
 false-positive area ``integral_0^t P(s) ds`` plus false-negative area ``integral_t^1 (1 - P(s)) ds``
 (the criterion of datasketch's ``MinHashLSH``, weights 0.5 / 0.5; the tests check we pick the same).
 
-For the defaults (threshold 0.8, num_perm 128) this gives **b = 9 bands x r = 13 rows**
-(117 of the 128 values used):
+Weights.  datasketch weighs both areas 0.5 / 0.5.  Our near-dup stage verifies every candidate
+by its estimated Jaccard (``verify: true``, the default), so a false positive costs CPU only while
+a false negative is a duplicate left in the corpus: :func:`choose` then weighs them 0.2 / 0.8.
+Without verification (``verify: false``) it uses datasketch's 0.5 / 0.5.
+
+Threshold 0.8, num_perm 128, ``verify: true`` (weights 0.2 / 0.8): **b = 12 bands x r = 10 rows**
+
+    s      0.50    0.60    0.70    0.75    0.80    0.85    0.90    0.95
+    P(s)   0.0117  0.0702  0.2910  0.5012  0.7441  0.9280  0.9942  1.0000
+
+    false-negative rate at the threshold 0.26 (0.07 at s = 0.85, 0.006 at 0.9); pairs at
+    s = 0.6 become (verified, then rejected) candidates 7 % of the time.  FP area 0.0706,
+    FN area 0.0093.
+
+Threshold 0.8, num_perm 128, ``verify: false`` (0.5 / 0.5, as datasketch): **b = 9 x r = 13**
 
     s      0.50    0.60    0.70    0.75    0.80    0.85    0.90    0.95
     P(s)   0.0011  0.0117  0.0839  0.1946  0.3988  0.6864  0.9286  0.9985
 
-i.e. a pair at exactly the threshold becomes a candidate with probability 0.40 (false-negative
-rate 0.60 *at* the threshold, 0.31 at s = 0.85, 0.07 at s = 0.9, 0.002 at 0.95), and a pair at
-0.6 becomes a candidate 1.2 % of the time.  FP area 0.0253, FN area 0.0333 (see :func:`report`).
-Because the near-dup stage verifies candidates by estimated Jaccard, false positives cost only
-CPU; the recall-relevant number is ``1 - P(s)`` for the similarities one cares about.  A
-manifest can force other ``bands`` / ``rows`` (e.g. 16 x 8 for ``P(0.8) = 0.94``).
+    false-negative rate at the threshold 0.60 (0.31 at 0.85, 0.07 at 0.9); FP area 0.0253,
+    FN area 0.0333.
+
+A manifest can force other ``bands`` / ``rows`` (e.g. 16 x 8: P(0.8) = 0.947).
 """
 from __future__ import annotations
 
@@ -64,8 +75,14 @@ def optimal_param(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     return best
 
 
-def choose(threshold: float, num_perm: int, bands: int | None = None, rows: int | None = None) -> tuple[int, int]:
-    """The manifest's ``bands`` / ``rows`` when given (the other one filled in), else :func:`optimal_param`."""
+#: (fp_weight, fn_weight) by verification on / off
+WEIGHTS = {True: (0.2, 0.8), False: (0.5, 0.5)}
+
+
+def choose(threshold: float, num_perm: int, bands: int | None = None, rows: int | None = None,
+           verify: bool = True) -> tuple[int, int]:
+    """The manifest's ``bands`` / ``rows`` when given (the other one filled in), else :func:`optimal_param`
+    with :data:`WEIGHTS` for ``verify``."""
     if bands and rows:
         if bands * rows > num_perm:
             raise ValueError(f"bands x rows = {bands * rows} exceeds num_perm = {num_perm}")
@@ -74,16 +91,16 @@ def choose(threshold: float, num_perm: int, bands: int | None = None, rows: int 
         return int(bands), max(1, num_perm // int(bands))
     if rows:
         return max(1, num_perm // int(rows)), int(rows)
-    return _cached_optimal(round(float(threshold), 6), int(num_perm))
+    return _cached_optimal(round(float(threshold), 6), int(num_perm), *WEIGHTS[bool(verify)])
 
 
-_CACHE: dict[tuple[float, int], tuple[int, int]] = {}
+_CACHE: dict[tuple, tuple[int, int]] = {}
 
 
-def _cached_optimal(t: float, n: int) -> tuple[int, int]:
-    if (t, n) not in _CACHE:
-        _CACHE[(t, n)] = optimal_param(t, n)
-    return _CACHE[(t, n)]
+def _cached_optimal(t: float, n: int, fpw: float, fnw: float) -> tuple[int, int]:
+    if (t, n, fpw, fnw) not in _CACHE:
+        _CACHE[(t, n, fpw, fnw)] = optimal_param(t, n, fpw, fnw)
+    return _CACHE[(t, n, fpw, fnw)]
 
 
 def report(threshold: float, bands: int, rows: int) -> dict:

@@ -267,23 +267,22 @@ def exact_jaccard(a: str, b: str, ngram: int = 5) -> float:
     return len(x & y) / len(x | y)
 
 
-_NB_KERNEL: object = False
+try:  # optional: the compiled kernel (module level so that numba's on-disk cache works)
+    import numba as _numba
+except Exception:  # pragma: no cover - numba is optional
+    _numba = None
 
 
 def _numba_kernel():
     """The compiled kernel (tokenize + hash + min in one pass per document) when numba imports,
     else None (numpy path).  Same arithmetic as the numpy path, so the same signatures bit for bit."""
-    global _NB_KERNEL
-    if _NB_KERNEL is not False:
-        return _NB_KERNEL
-    try:
-        import numba
-    except Exception:  # numba is optional
-        _NB_KERNEL = None
-        return None
+    return _nb_kernel if _numba is not None else None
 
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def fmix(x):  # pragma: no cover - compiled
+
+if _numba is not None:
+
+    @_numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_fmix(x):  # pragma: no cover - compiled
         x ^= x >> np.uint64(33)
         x *= np.uint64(0xFF51AFD7ED558CCD)
         x ^= x >> np.uint64(33)
@@ -291,8 +290,8 @@ def _numba_kernel():
         x ^= x >> np.uint64(33)
         return x
 
-    @numba.njit(cache=True, nogil=True)
-    def kernel(buf, offs, lut, base, gold, kk, seed, a, b, sig):  # pragma: no cover - compiled
+    @_numba.njit(cache=True, nogil=True)
+    def _nb_kernel(buf, offs, lut, base, gold, kk, seed, a, b, sig):  # pragma: no cover - compiled
         P = a.shape[0]
         n = kk.shape[0]
         tmp = np.empty(P, dtype=np.uint64)
@@ -323,7 +322,7 @@ def _numba_kernel():
                     nw = np.empty(2 * m, dtype=np.uint64)
                     nw[:m] = words
                     words = nw
-                words[m] = fmix(acc)
+                words[m] = _nb_fmix(acc)
                 m += 1
             if m == 0:
                 continue
@@ -335,11 +334,8 @@ def _numba_kernel():
                 acc = seed
                 for k in range(kmax):
                     acc += words[s + k] * kk[k]
-                x = fmix(acc)
+                x = _nb_fmix(acc)
                 for p in range(P):
                     tmp[p] = min(tmp[p], a[p] * x + b[p])
             for p in range(P):
                 sig[d, p] = np.uint32(tmp[p] >> np.uint64(32))
-
-    _NB_KERNEL = kernel
-    return kernel
