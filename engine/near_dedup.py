@@ -502,6 +502,41 @@ def _task_keeper(q: int, uris: list[str], out_uri: str) -> dict:
     return {"dropped": n, "clusters": int(first.sum()), "per_source": dict(per)}
 
 
+def _files_of(results: list, work: str, stage: str) -> dict[int, list[str]]:
+    """Files written by a step (writer index = position in ``results``), by destination partition."""
+    fl: dict[int, list[str]] = defaultdict(list)
+    for p, r in enumerate(results):
+        for q in r["written"] if isinstance(r, dict) else r:
+            fl[q].append(fsio.join(work, stage, f"{q:05d}", f"{p:05d}.parquet"))
+    return fl
+
+
+def _connected_components(run, work: str, files: dict, Pc: int, unit_groups: np.ndarray, G: int, max_rounds: int = 64):
+    """Alternate large-star / small-star over the directed edge files ``files`` (partition -> URIs)
+    until a round changes nothing.  Returns (star edge files, node-Jaccard files by unit group, rounds)."""
+    nodej: dict[int, list[str]] = defaultdict(list)
+    rounds = step = 0
+    cur_files = files
+    while True:
+        rounds += 1
+        changes = 0
+        for kind in ("large", "small"):
+            step += 1
+            nxt = f"cc{step}"
+            r = run.map(_task_star, [(kind, q, cur_files.get(q, []), work, nxt, Pc, step == 1, unit_groups, G)
+                                     for q in range(Pc)])
+            if step == 1:
+                for q, x in enumerate(r):
+                    for g in x["nodej"]:
+                        nodej[g].append(fsio.join(work, "nodej", f"{g:05d}", f"{q:05d}.parquet"))
+            changes += sum(x["changes"] for x in r)
+            cur_files = _files_of(r, work, nxt)
+        if changes == 0:
+            return cur_files, nodej, rounds
+        if rounds >= max_rounds:
+            raise RuntimeError(f"near dedup: connected components did not converge in {max_rounds} rounds")
+
+
 # -- driver ---------------------------------------------------------------------------------------
 class _Runner:
     """Runs ``fn(*args)`` for a list of argument tuples: Ray tasks (num_cpus=0, at most ``workers``
@@ -611,38 +646,12 @@ def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_pref
     stats["verified_pairs"] = sum(r["verified_pairs"] for r in res)
     stats["buckets"] = sum(r["buckets"] for r in res)
 
-    def files_of(results, stage):
-        fl: dict[int, list[str]] = defaultdict(list)
-        for p, r in enumerate(results):
-            for q in r["written"] if isinstance(r, dict) else r:
-                fl[q].append(fsio.join(work, stage, f"{q:05d}", f"{p:05d}.parquet"))
-        return fl
-
     # C
-    cur_stage, cur_files = "cc0", files_of(res, "cc0")
-    nodej: dict[int, list[str]] = defaultdict(list)
-    rounds = 0
-    step = 0
-    while True:
-        rounds += 1
-        changes = 0
-        for kind in ("large", "small"):
-            step += 1
-            nxt = f"cc{step}"
-            r = run.map(_task_star, [(kind, q, cur_files.get(q, []), work, nxt, Pc, step == 1, unit_groups_arr, G)
-                                     for q in range(Pc)])
-            if step == 1:
-                for q, x in enumerate(r):
-                    for g in x["nodej"]:
-                        nodej[g].append(fsio.join(work, "nodej", f"{g:05d}", f"{q:05d}.parquet"))
-            changes += sum(x["changes"] for x in r)
-            cur_stage, cur_files = nxt, files_of(r, nxt)
-        if changes == 0 or rounds > 64:
-            break
+    cur_files, nodej, rounds = _connected_components(run, work, _files_of(res, work, "cc0"), Pc, unit_groups_arr, G)
     stats["cc_rounds"] = rounds
     # D
     mres = run.map(_task_members, [(q, cur_files.get(q, []), work, unit_groups_arr, G) for q in range(Pc)])
-    mfiles = files_of(mres, "members")
+    mfiles = _files_of(mres, work, "members")
     todo = [g for g in range(G) if mfiles.get(g)]
     ares = run.map(_task_attach, [(g, mfiles[g], nodej.get(g, []), groups[g], work, Pc) for g in todo])
     kfiles: dict[int, list[str]] = defaultdict(list)

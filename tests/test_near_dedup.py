@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -205,3 +206,43 @@ def test_deterministic_across_runs_and_workers(tmp_path, ray_session):
     key = lambda rows: sorted((d["source"], d["doc_id"], d["dup_of"], d["reason"]) for d in rows)
     assert key(r0) == key(r1) == key(r2) and len(r1) > 20
     assert s1["dropped"] == s2["dropped"] and s1["clusters"] == s2["clusters"]
+
+
+def test_connected_components_match_union_find(tmp_path):
+    """The distributed large-star / small-star rounds give the components of a reference union-find."""
+    from engine import near_dedup as nd
+
+    rng = np.random.default_rng(0)
+    n = 400
+    nodes = (rng.integers(0, 4, n).astype(np.int64) << 32) | np.arange(n, dtype=np.int64)
+    e = rng.integers(0, n, (330, 2))
+    e = e[e[:, 0] != e[:, 1]]
+    a, b = nodes[e[:, 0]], nodes[e[:, 1]]
+    work = str(tmp_path / "w")
+    Pc = 3
+    edges = pa.table({"a": np.minimum(a, b), "b": np.maximum(a, b), "j": np.ones(len(a))})
+    files = nd._files_of([{"written": nd._write_directed(edges, work, "cc0", 0, Pc)}], work, "cc0")
+    runner = nd._Runner(1)
+    runner.ray = None  # in-process
+    groups = np.zeros(4, np.int64)
+    out, _, rounds = nd._connected_components(runner, work, files, Pc, groups, 1)
+    got = {}
+    for q in range(Pc):
+        src, dst, _ = nd._load_directed(out.get(q, []))
+        for s_, d_ in zip(src.tolist(), dst.tolist()):
+            if d_ < s_:
+                got[s_] = d_
+    parent = {}
+
+    def find(x):
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    touched = set(a.tolist()) | set(b.tolist())
+    expect = {x: find(x) for x in touched if find(x) != x}
+    assert got == expect and rounds >= 2
