@@ -543,10 +543,11 @@ class _Runner:
     in flight) when Ray is initialised, else in-process.  Results come back in input order."""
 
     def __init__(self, workers: int):
-        import ray
+        import sys
 
         self.workers = max(1, int(workers or 1))
-        self.ray = ray if ray.is_initialized() else None
+        ray = sys.modules.get("ray")  # not imported -> cannot be initialised in this process
+        self.ray = ray if ray is not None and ray.is_initialized() else None
         self._remote = {}
 
     def map(self, fn, arglist: list[tuple]) -> list:

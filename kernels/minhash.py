@@ -267,75 +267,82 @@ def exact_jaccard(a: str, b: str, ngram: int = 5) -> float:
     return len(x & y) / len(x | y)
 
 
-try:  # optional: the compiled kernel (module level so that numba's on-disk cache works)
-    import numba as _numba
-except Exception:  # pragma: no cover - numba is optional
-    _numba = None
+_NB: dict = {}
 
 
 def _numba_kernel():
     """The compiled kernel (tokenize + hash + min in one pass per document) when numba imports,
-    else None (numpy path).  Same arithmetic as the numpy path, so the same signatures bit for bit."""
-    return _nb_kernel if _numba is not None else None
+    else None (numpy path).  Same arithmetic as the numpy path, so the same signatures bit for bit.
+    numba is imported here, lazily (it costs ~90 MB RSS; the dedup shuffle steps never need it)."""
+    if "kernel" not in _NB:
+        try:
+            import numba
+        except Exception:  # numba is optional
+            _NB["kernel"] = None
+            return None
+        global _nb_fmix
+        _nb_fmix = numba.njit(cache=True, nogil=True, inline="always")(_py_fmix)
+        _NB["kernel"] = numba.njit(cache=True, nogil=True)(_py_kernel)
+    return _NB["kernel"]
 
 
-if _numba is not None:
+def _py_fmix(x):  # compiled by numba (module level, so its on-disk cache works)
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xFF51AFD7ED558CCD)
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xC4CEB93FE53B5D34)
+    x ^= x >> np.uint64(33)
+    return x
 
-    @_numba.njit(cache=True, nogil=True, inline="always")
-    def _nb_fmix(x):  # pragma: no cover - compiled
-        x ^= x >> np.uint64(33)
-        x *= np.uint64(0xFF51AFD7ED558CCD)
-        x ^= x >> np.uint64(33)
-        x *= np.uint64(0xC4CEB93FE53B5D34)
-        x ^= x >> np.uint64(33)
-        return x
 
-    @_numba.njit(cache=True, nogil=True)
-    def _nb_kernel(buf, offs, lut, base, gold, kk, seed, a, b, sig):  # pragma: no cover - compiled
-        P = a.shape[0]
-        n = kk.shape[0]
-        tmp = np.empty(P, dtype=np.uint64)
-        words = np.empty(1024, dtype=np.uint64)
-        for d in range(offs.shape[0] - 1):
-            lo, hi = offs[d], offs[d + 1]
-            # words of this document
-            m = 0
-            i = lo
+_nb_fmix = _py_fmix
+
+
+def _py_kernel(buf, offs, lut, base, gold, kk, seed, a, b, sig):  # pragma: no cover - compiled
+    P = a.shape[0]
+    n = kk.shape[0]
+    tmp = np.empty(P, dtype=np.uint64)
+    words = np.empty(1024, dtype=np.uint64)
+    for d in range(offs.shape[0] - 1):
+        lo, hi = offs[d], offs[d + 1]
+        # words of this document
+        m = 0
+        i = lo
+        while i < hi:
+            c = lut[buf[i]]
+            if c == 0:
+                i += 1
+                continue
+            acc = np.uint64(0)
+            pw = np.uint64(1)
+            L = 0
             while i < hi:
                 c = lut[buf[i]]
                 if c == 0:
-                    i += 1
-                    continue
-                acc = np.uint64(0)
-                pw = np.uint64(1)
-                L = 0
-                while i < hi:
-                    c = lut[buf[i]]
-                    if c == 0:
-                        break
-                    acc += c * pw
-                    pw *= base
-                    L += 1
-                    i += 1
-                acc += np.uint64(L) * gold
-                if m == words.shape[0]:
-                    nw = np.empty(2 * m, dtype=np.uint64)
-                    nw[:m] = words
-                    words = nw
-                words[m] = _nb_fmix(acc)
-                m += 1
-            if m == 0:
-                continue
+                    break
+                acc += c * pw
+                pw *= base
+                L += 1
+                i += 1
+            acc += np.uint64(L) * gold
+            if m == words.shape[0]:
+                nw = np.empty(2 * m, dtype=np.uint64)
+                nw[:m] = words
+                words = nw
+            words[m] = _nb_fmix(acc)
+            m += 1
+        if m == 0:
+            continue
+        for p in range(P):
+            tmp[p] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        ns = m - n + 1 if m >= n else 1
+        kmax = n if m >= n else m
+        for s in range(ns):
+            acc = seed
+            for k in range(kmax):
+                acc += words[s + k] * kk[k]
+            x = _nb_fmix(acc)
             for p in range(P):
-                tmp[p] = np.uint64(0xFFFFFFFFFFFFFFFF)
-            ns = m - n + 1 if m >= n else 1
-            kmax = n if m >= n else m
-            for s in range(ns):
-                acc = seed
-                for k in range(kmax):
-                    acc += words[s + k] * kk[k]
-                x = _nb_fmix(acc)
-                for p in range(P):
-                    tmp[p] = min(tmp[p], a[p] * x + b[p])
-            for p in range(P):
-                sig[d, p] = np.uint32(tmp[p] >> np.uint64(32))
+                tmp[p] = min(tmp[p], a[p] * x + b[p])
+        for p in range(P):
+            sig[d, p] = np.uint32(tmp[p] >> np.uint64(32))
