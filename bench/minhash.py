@@ -156,6 +156,19 @@ def prepare(folder: str, n_docs: int, words: int, unit_docs: int) -> None:
         json.dump(units, f)
 
 
+def _peak_mib() -> float:
+    """Peak RSS of this process: VmHWM (per address space, so a fresh exec starts from zero; ru_maxrss
+    would carry over the parent's peak through fork + exec), ru_maxrss where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def dedup_rss(folder: str, partition_entries: int, group_docs: int) -> dict:
     """Run the dedup step in this process; returns peak RSS (MiB) before and after, and the stats."""
     import engine.near_dedup as nd
@@ -164,11 +177,11 @@ def dedup_rss(folder: str, partition_entries: int, group_docs: int) -> dict:
     nd.GROUP_DOCS = group_docs
     with open(os.path.join(folder, "units.json")) as f:
         units = json.load(f)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _peak_mib()
     t = time.perf_counter()
     stats = nd.run_near_dedup(_manifest(), units, [], os.path.join(folder, "out", "near"), 1)
     dt = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mib()
     stats.pop("files", None)
     return {"baseline_mib": round(base, 1), "peak_mib": round(peak, 1), "seconds": round(dt, 2), "stats": stats}
 

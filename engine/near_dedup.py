@@ -121,10 +121,19 @@ class NearDedupMapper:
 
 
 # -- file helpers ---------------------------------------------------------------------------------
-def _write(uri: str, table: pa.Table) -> None:
+def _write(uri: str, table: pa.Table, atomic: bool = False) -> None:
+    """Parquet file.  Work files (``atomic=False``) are written directly, without fsync: a failed run
+    starts phase 2 again from an empty work folder.  The drop tables are written atomically."""
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
-    fsio.write_bytes_atomic(uri, buf.getvalue())
+    if atomic:
+        fsio.write_bytes_atomic(uri, buf.getvalue())
+        return
+    fs, path = fsio.fs_and_path(uri)
+    if fsio.protocol_of(fs) in ("file", "local", "memory") and "/" in path:
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "wb") as f:
+        f.write(buf.getvalue())
 
 
 def _read(uri: str, columns=None) -> pa.Table:
@@ -467,7 +476,7 @@ def _task_keeper(q: int, uris: list[str], out_uri: str) -> dict:
     else:
         t = None
     if t is None or t.num_rows == 0:
-        _write(out_uri, DROP_SCHEMA.empty_table())
+        _write(out_uri, DROP_SCHEMA.empty_table(), atomic=True)
         return {"dropped": 0, "clusters": 0, "per_source": {}}
     t = t.append_column("neg_priority", pc.negate(t.column("priority")))
     t = t.sort_by([("root", "ascending"), ("neg_priority", "ascending"), ("doc_id", "ascending"), ("source", "ascending"), ("gid", "ascending")])
@@ -495,7 +504,7 @@ def _task_keeper(q: int, uris: list[str], out_uri: str) -> dict:
         }
     ).cast(DROP_SCHEMA)
     out = out.sort_by([("source", "ascending"), ("doc_id", "ascending")])
-    _write(out_uri, out)
+    _write(out_uri, out, atomic=True)
     per = defaultdict(int)
     for s in out.column("source").to_pylist():
         per[s] += 1
