@@ -105,12 +105,12 @@ def bench_speed(n_docs: int, words: int, num_perm: int = 128) -> dict:
 
 
 # -- 2. memory ------------------------------------------------------------------------------------
-#: the 1x corpus is cut into 4 band partitions / 4 unit groups / 8 units; 10x keeps these sizes (40 / 40 / 80)
-def _limits(n_base: int) -> tuple[int, int, int]:
+#: the 1x corpus is cut into ``parts`` band partitions / unit groups (2 x parts units); 10x keeps these sizes
+def _limits(n_base: int, parts: int) -> tuple[int, int, int]:
     from kernels.lsh import choose
 
     bands = choose(0.8, 128, verify=True)[0]
-    return max(1, n_base * bands // 4), max(1, n_base // 4), max(1, n_base // 8)
+    return max(1, n_base * bands // parts), max(1, n_base // parts), max(1, n_base // (2 * parts))
 
 
 def _manifest():
@@ -194,9 +194,9 @@ def _sub(args: list[str]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def bench_memory(n_base: int, words: int) -> dict:
+def bench_memory(n_base: int, words: int, parts: int = 4) -> dict:
     out = {}
-    pe, gd, ud = _limits(n_base)
+    pe, gd, ud = _limits(n_base, parts)
     with tempfile.TemporaryDirectory() as tmp:
         for scale in (1, 10):
             folder = os.path.join(tmp, f"x{scale}")
@@ -273,9 +273,9 @@ def main(argv=None) -> int:
         print(json.dumps(dedup_rss(a._dedup[0], int(a._dedup[1]), int(a._dedup[2]))))
         return 0
     if a.small:
-        speed_docs, mem_docs, mem_words, q_pairs = 300, 1_000, 60, 200
+        speed_docs, mem_docs, mem_words, q_pairs, parts = 200, 600, 60, 200, 2
     else:
-        speed_docs, mem_docs, mem_words, q_pairs = 5_000, 20_000, 60, 3_000
+        speed_docs, mem_docs, mem_words, q_pairs, parts = 5_000, 20_000, 60, 3_000, 4
     from kernels.lsh import choose, report
 
     res: dict = {"lsh": report(0.8, *choose(0.8, 128, verify=True))}
@@ -284,7 +284,7 @@ def main(argv=None) -> int:
     for k in sorted(k for k in sp if k.startswith(("datasketch_", "ours_"))):
         print(f"  {k:32s} {sp[k]:10,.0f}")
     print(f"  ratio ours / datasketch best: {sp['ratio_best']:.2f}x (numpy path {sp['ratio_numpy']:.2f}x; target >= 4x)")
-    res["memory"] = mem = bench_memory(mem_docs, mem_words)
+    res["memory"] = mem = bench_memory(mem_docs, mem_words, parts)
     for s in ("x1", "x10"):
         r = mem[s]
         print(f"dedup step {s:>3s}: {r['stats']['docs']:,} docs, P={r['stats']['partitions']}, peak RSS {r['peak_mib']:.0f} MiB "
