@@ -7,8 +7,9 @@ values, 1 byte each, for verification).  For a ``scope: source`` source the band
 with the source name, so its documents can only collide with documents of the same source.
 
 Phase 2 (:func:`run_near_dedup`), all file-based shuffles under ``<out_prefix>.work/`` (removed at
-the end), every step a Ray task (``num_cpus=0``, at most ``workers`` in flight, so it runs while
-the build's worker actors still hold the CPUs):
+the end; each writer writes one parquet file with one row group per destination partition, and a
+reader fetches its row group from every writer's file), every step a Ray task (``num_cpus=0``, at
+most ``workers`` in flight, so it runs while the build's worker actors still hold the CPUs):
 
 A0. *exclusions*: the exact-dedup / supersede drop tables are split by the unit group of their
     ``unit_id`` (rows without a ``unit_id`` go to every group holding a unit of their source).
@@ -136,9 +137,19 @@ def _write(uri: str, table: pa.Table, atomic: bool = False) -> None:
         f.write(buf.getvalue())
 
 
-def _read(uri: str, columns=None) -> pa.Table:
-    fs, path = fsio.fs_and_path(uri)
+def _read(ref, columns=None) -> pa.Table:
+    """A parquet file (URI), or one row group of it (``(URI, row group)``, from :func:`_split_write`)."""
+    if isinstance(ref, (tuple, list)):
+        uri, rg = ref
+        fs, path = fsio.fs_and_path(uri)
+        with fs.open(path, "rb") as f:
+            return pq.ParquetFile(f).read_row_group(int(rg), columns=columns)
+    fs, path = fsio.fs_and_path(ref)
     return pq.read_table(path, filesystem=fs, columns=columns)
+
+
+def _part_uri(work: str, stage: str, writer: int) -> str:
+    return fsio.join(work, stage, f"{writer:05d}.parquet")
 
 
 def _num_rows(uri: str) -> int:
@@ -168,20 +179,29 @@ def _route(x: np.ndarray, n: int) -> np.ndarray:
         return (fmix64(x.astype(np.uint64)) % U64(n)).astype(np.int64)
 
 
-def _split_write(uri_of, table: pa.Table, part: np.ndarray, n: int) -> list[int]:
-    """Write ``table`` rows to ``uri_of(p)`` by partition; returns the partitions written."""
-    written = []
+def _split_write(uri: str, table: pa.Table, part: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """The shuffle write: ``table`` rows into ONE parquet file, one row group per destination
+    partition (so a shuffle makes one file per writer, not writers x partitions).  Returns
+    ``[(partition, row group)]`` for the non-empty partitions."""
+    written: list[tuple[int, int]] = []
     if table.num_rows == 0:
         return written
     order = np.argsort(part, kind="stable")
     ps = part[order]
     bounds = np.searchsorted(ps, np.arange(n + 1))
     t = table.take(pa.array(order))
-    for p in range(n):
-        lo, hi = bounds[p], bounds[p + 1]
-        if hi > lo:
-            _write(uri_of(p), t.slice(lo, hi - lo))
-            written.append(p)
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, t.schema, compression="zstd") as w:
+        for p in range(n):
+            lo, hi = int(bounds[p]), int(bounds[p + 1])
+            if hi > lo:
+                w.write_table(t.slice(lo, hi - lo), row_group_size=hi - lo)
+                written.append((p, len(written)))
+    fs, path = fsio.fs_and_path(uri)
+    if fsio.protocol_of(fs) in ("file", "local", "memory") and "/" in path:
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "wb") as f:
+        f.write(buf.getvalue())
     return written
 
 
@@ -251,7 +271,7 @@ def _task_band_map(g: int, group: list[tuple[int, dict]], excl_uris: list[str], 
             }
         )
         part = (key % U64(P)).astype(np.int64)
-        written = _split_write(lambda p: fsio.join(work, "bands", f"{p:05d}", f"{g:05d}.parquet"), table, part, P)
+        written = _split_write(_part_uri(work, "bands", g), table, part, P)
     else:
         written = []
     return {"written": written, "docs": docs, "excluded": excluded, "empty": empty, "entries": entries}
@@ -341,7 +361,7 @@ def _write_directed(edges: pa.Table, work: str, stage: str, p: int, Pc: int) -> 
     j = _u64(edges.column("j")).astype(np.float64) if "j" in edges.column_names else np.zeros(len(a))
     src, dst, jj = np.r_[a, b], np.r_[b, a], np.r_[j, j]
     t = pa.table({"src": pa.array(src, pa.int64()), "dst": pa.array(dst, pa.int64()), "j": pa.array(jj, pa.float64())})
-    return _split_write(lambda q: fsio.join(work, stage, f"{q:05d}", f"{p:05d}.parquet"), t, _route(src, Pc), Pc)
+    return _split_write(_part_uri(work, stage, p), t, _route(src, Pc), Pc)
 
 
 # -- step C: connected components (large-star / small-star) ---------------------------------------
@@ -375,7 +395,7 @@ def _task_star(kind: str, q: int, uris: list[str], work: str, out_stage: str, Pc
         starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
         ng = src[starts]
         nj = pa.table({"gid": pa.array(ng, pa.int64()), "j": pa.array(np.maximum.reduceat(j, starts), pa.float64())})
-        res["nodej"] = _split_write(lambda g: fsio.join(work, "nodej", f"{g:05d}", f"{q:05d}.parquet"), nj,
+        res["nodej"] = _split_write(_part_uri(work, "nodej", q), nj,
                                     unit_groups[(ng >> 32).astype(np.int64)], G)
     if not len(src):
         return res
@@ -422,7 +442,7 @@ def _task_members(q: int, uris: list[str], work: str, unit_groups: np.ndarray, G
         gid, root = gid[keep], root[keep]
     t = pa.table({"gid": pa.array(gid, pa.int64()), "root": pa.array(root, pa.int64())})
     grp = unit_groups[(gid >> 32).astype(np.int64)] if len(gid) else np.zeros(0, np.int64)
-    return _split_write(lambda g: fsio.join(work, "members", f"{g:05d}", f"{q:05d}.parquet"), t, grp, G)
+    return _split_write(_part_uri(work, "members", q), t, grp, G)
 
 
 # -- step D: keeper -------------------------------------------------------------------------------
@@ -467,7 +487,7 @@ def _task_attach(g: int, member_uris: list[str], nodej_uris: list[str], group: l
             "j": pa.array(jbest, pa.float64()),
         }
     )
-    return _split_write(lambda q: fsio.join(work, "keep", f"{q:05d}", f"{g:05d}.parquet"), out, _route(root, Pc), Pc)
+    return _split_write(_part_uri(work, "keep", g), out, _route(root, Pc), Pc)
 
 
 def _task_keeper(q: int, uris: list[str], out_uri: str) -> dict:
@@ -515,8 +535,8 @@ def _files_of(results: list, work: str, stage: str) -> dict[int, list[str]]:
     """Files written by a step (writer index = position in ``results``), by destination partition."""
     fl: dict[int, list[str]] = defaultdict(list)
     for p, r in enumerate(results):
-        for q in r["written"] if isinstance(r, dict) else r:
-            fl[q].append(fsio.join(work, stage, f"{q:05d}", f"{p:05d}.parquet"))
+        for q, rg in r["written"] if isinstance(r, dict) else r:
+            fl[q].append((_part_uri(work, stage, p), rg))
     return fl
 
 
@@ -536,8 +556,8 @@ def _connected_components(run, work: str, files: dict, Pc: int, unit_groups: np.
                                      for q in range(Pc)])
             if step == 1:
                 for q, x in enumerate(r):
-                    for g in x["nodej"]:
-                        nodej[g].append(fsio.join(work, "nodej", f"{g:05d}", f"{q:05d}.parquet"))
+                    for g, rg in x["nodej"]:
+                        nodej[g].append((_part_uri(work, "nodej", q), rg))
             changes += sum(x["changes"] for x in r)
             cur_files = _files_of(r, work, nxt)
         if changes == 0:
@@ -642,8 +662,8 @@ def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_pref
     res = run.map(_task_band_map, [(g, groups[g], excl_files.get(g, []), work, P, K) for g in range(G)])
     band_files: dict[int, list[str]] = defaultdict(list)
     for g, r in enumerate(res):
-        for p in r["written"]:
-            band_files[p].append(fsio.join(work, "bands", f"{p:05d}", f"{g:05d}.parquet"))
+        for p, rg in r["written"]:
+            band_files[p].append((_part_uri(work, "bands", g), rg))
     stats["docs"] = sum(r["docs"] for r in res)
     stats["excluded"] = sum(r["excluded"] for r in res)
     stats["empty"] = sum(r["empty"] for r in res)
@@ -666,8 +686,8 @@ def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_pref
     ares = run.map(_task_attach, [(g, mfiles[g], nodej.get(g, []), groups[g], work, Pc) for g in todo])
     kfiles: dict[int, list[str]] = defaultdict(list)
     for g, written in zip(todo, ares):
-        for q in written:
-            kfiles[q].append(fsio.join(work, "keep", f"{q:05d}", f"{g:05d}.parquet"))
+        for q, rg in written:
+            kfiles[q].append((_part_uri(work, "keep", g), rg))
     outs = [f"{out_prefix}-{q:05d}.parquet" for q in range(Pc)]
     kres = run.map(_task_keeper, [(q, kfiles.get(q, []), outs[q]) for q in range(Pc)])
     stats["dropped"] = sum(r["dropped"] for r in kres)
