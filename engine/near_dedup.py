@@ -568,8 +568,11 @@ def _connected_components(run, work: str, files: dict, Pc: int, unit_groups: np.
 
 # -- driver ---------------------------------------------------------------------------------------
 class _Runner:
-    """Runs ``fn(*args)`` for a list of argument tuples: Ray tasks (num_cpus=0, at most ``workers``
-    in flight) when Ray is initialised, else in-process.  Results come back in input order."""
+    """Runs ``fn(*args)`` for a list of argument tuples: Ray tasks when Ray is initialised, else
+    in-process.  Results come back in input order.  Tasks ask for ``num_cpus=0`` (the build's worker
+    actors may hold every CPU during phase 2; asking for a CPU would wait forever), so concurrency
+    (and memory: ``workers`` x one task) is limited here: at most ``workers`` in flight, spread over
+    the cluster's nodes."""
 
     def __init__(self, workers: int):
         import sys
@@ -584,7 +587,7 @@ class _Runner:
             return [fn(*a) for a in arglist]
         ray = self.ray
         if fn not in self._remote:
-            self._remote[fn] = ray.remote(num_cpus=0, max_retries=3)(fn)
+            self._remote[fn] = ray.remote(num_cpus=0, max_retries=3, scheduling_strategy="SPREAD")(fn)
         rf = self._remote[fn]
         results: list = [None] * len(arglist)
         pending: dict = {}
