@@ -59,10 +59,11 @@ from engine.records import DROP_SCHEMA
 from kernels import lsh
 from kernels.minhash import U64, MinHasher, bbit_sketch, fmix64
 
-#: band-index entries per band partition (memory bound of a band reducer; sets P)
-PARTITION_ENTRIES = 2_000_000
+#: band-index entries per band partition (memory bound of a band reducer, ~1M x (16 + num_perm) B
+#: = ~150 MB of entries plus sort copies at the defaults; sets P)
+PARTITION_ENTRIES = 1_000_000
 #: documents per unit group of the band map / keeper steps
-GROUP_DOCS = 200_000
+GROUP_DOCS = 100_000
 #: all pairs are checked in buckets up to this size; larger buckets use this many leaders
 BUCKET_CAP = 64
 #: pairs verified per numpy chunk
