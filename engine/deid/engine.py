@@ -5,7 +5,7 @@
 
 1. **Placeholders** of the source (``[**...**]``, ``___``, ``XXXX``, the source's own regex,
    and this engine's ``[NAME]``...) are found first; a hit overlapping one is never counted.
-2. **Pre-screen**: one combined regex (:data:`engine.deid.patterns.TRIGGER`) of necessary
+2. **Pre-screen**: three combined regexes (:data:`engine.deid.patterns.TRIGGERS`) of necessary
    conditions.  A document with no trigger has no hit and costs one regex pass.  Around each
    trigger a window (its line, at most ``WINDOW_LEFT``/``WINDOW_RIGHT`` characters either
    side, snapped to whitespace) is cut out; overlapping windows are merged.
@@ -46,17 +46,18 @@ class Hit(NamedTuple):
     recognizer: str
 
 
-def windows(text: str, trigger: re.Pattern = P.TRIGGER, left: int = P.WINDOW_LEFT, right: int = P.WINDOW_RIGHT):
-    """Merged (start, end) windows around the pre-screen triggers of ``text``."""
+def windows(text: str, triggers=P.TRIGGERS, left: int = P.WINDOW_LEFT, right: int = P.WINDOW_RIGHT) -> list[list[int]]:
+    """Merged [start, end) windows around the pre-screen triggers of ``text``.
+
+    A window is the trigger's line, cut to ``left``/``right`` characters either side of the
+    trigger and widened to the nearest whitespace so no word is split.
+    """
+    hits = sorted(m.span() for rx in triggers for m in rx.finditer(text))
     out: list[list[int]] = []
     find, rfind, n = text.find, text.rfind, len(text)
-    for m in trigger.finditer(text):
-        s, e = m.span()
-        if out and s < out[-1][1]:
-            # inside the previous window: extend it to this trigger's reach
-            ws = out[-1][0]
-        else:
-            ws = None
+    for s, e in hits:
+        if out and e + right <= out[-1][1]:
+            continue  # fully inside the previous window's reach
         ls = rfind("\n", 0, s) + 1
         le = find("\n", e)
         if le < 0:
@@ -67,15 +68,11 @@ def windows(text: str, trigger: re.Pattern = P.TRIGGER, left: int = P.WINDOW_LEF
             k = max(rfind(" ", ls, a), rfind("\t", ls, a))
             a = k + 1 if k >= 0 else ls
         if b < le:
-            k1 = find(" ", b, le)
-            k2 = find("\t", b, le)
-            ks = [k for k in (k1, k2) if k >= 0]
+            ks = [k for k in (find(" ", b, le), find("\t", b, le)) if k >= 0]
             b = min(ks) if ks else le
-        if ws is not None:
-            a = min(a, ws)
         if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-            out[-1][0] = min(out[-1][0], a)
+            if b > out[-1][1]:
+                out[-1][1] = b
         else:
             out.append([a, b])
     return out

@@ -5,7 +5,7 @@ Everything here is plain ``re`` and cheap to import (no presidio, no spaCy).  Th
 * :data:`PATTERNS`: one :class:`PhiPattern` per way an identifier is written.  The span that
   is PHI is the named group ``phi`` (the rest of the match is context such as ``MRN:`` or
   ``Dr.``).  A pattern never crosses a line break, so it can be run on line windows.
-* :data:`TRIGGER`: the pre-screen, one combined regex of cheap necessary conditions.  Every
+* :data:`TRIGGERS`: the pre-screen, three combined regexes of cheap necessary conditions.  Every
   match of every pattern contains a trigger match, so text with no trigger has no PHI hit and
   a window around the triggers sees every hit (``tests/test_deid.py`` checks this).
 * :data:`PLACEHOLDER`: what de-identified sources already put in place of PHI (MIMIC-III
@@ -15,7 +15,7 @@ Everything here is plain ``re`` and cheap to import (no presidio, no spaCy).  Th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 # -- entity types (the same names in counters, reasons, gold files and placeholders) ----------------
@@ -94,6 +94,7 @@ STOP_WORDS = frozenset(
     street avenue road st ave rd boulevard apt suite drs
     mother father wife husband son daughter sister brother friend family spouse partner
     contact phone cell home work fax pager email
+    echo ekg ecg ct cxr mri us eeg labs vitals meds plan pmh hpi ros
     """.split()
 )
 
@@ -111,16 +112,35 @@ _STREET_SUFFIX = (
 )
 _TLDS = r"(?:com|org|net|edu|gov|mil|io|us|info|biz|health|co\.uk|ca)"
 
+def _lit(words: str) -> str:
+    """Alternation of literal words with their Capitalised / lower / UPPER forms.
+
+    Literal alternatives (not ``[Ss]een``) let ``re`` skip to candidate positions in C:
+    this is most of the pre-screen's and the context patterns' speed.
+    """
+    out: list[str] = []
+    for w in words.split():
+        w = w.replace("_", " ")
+        for v in (w, w[:1].upper() + w[1:], w.lower(), w.upper()):
+            if v not in out:
+                out.append(v)
+    out.sort(key=len, reverse=True)  # longest first: "Seen by" before "Seen"
+    return "(?:" + "|".join(re.escape(v).replace(r"\ ", _H + "+") for v in out) + ")"
+
+
+_CONTEXT_VERBS = (
+    "seen examined evaluated dictated signed cosigned co-signed transcribed written reviewed discussed referred covered "
+    "paged called reported verified interpreted approved performed completed submitted ordered routed accompanied "
+    "consented spoke spoken talked"
+)
+_CONTEXT_NOUNS = (
+    "attending resident intern fellow PCP nurse RN NP PA surgeon physician provider consultant referring caller "
+    "requesting submitting primary patient Pt name family contact emergency_contact HCP proxy guardian wife husband "
+    "son daughter mother father sister brother friend spouse partner cc team signature dictator author per d/w"
+)
 _NAME_CONTEXT = (
-    r"(?:(?:[Ss]een|[Ee]xamined|[Ee]valuated|[Dd]ictated|[Ss]igned|[Cc]o-?signed|[Tt]ranscribed|[Ww]ritten|"
-    r"[Rr]eviewed|[Dd]iscussed|[Rr]eferred|[Cc]overed|[Pp]aged|[Cc]alled|[Rr]eported|[Vv]erified|[Ii]nterpreted|"
-    r"[Aa]pproved|[Pp]erformed|[Cc]ompleted|[Ss]ubmitted|[Oo]rdered|[Rr]outed|[Aa]ccompanied|[Cc]onsented|[Ss]poke|[Ss]poken|[Tt]alked)"
-    rf"(?:{_H}+(?:[Bb]y|BY|[Ww]ith|[Tt]o|[Ff]rom))?"
-    r"|(?:[Aa]ttending|[Rr]esident|[Ii]ntern|[Ff]ellow|PCP|[Nn]urse|RN|NP|PA|[Ss]urgeon|[Pp]hysician|[Pp]rovider|"
-    r"[Cc]onsultant|[Rr]eferring|[Cc]aller|[Rr]equesting|[Ss]ubmitting|[Pp]rimary|[Pp]atient|Pt|[Nn]ame|[Ff]amily|[Cc]ontact|[Ee]mergency{_H}[Cc]ontact|"
-    r"HCP|[Pp]roxy|[Gg]uardian|[Ww]ife|[Hh]usband|[Ss]on|[Dd]aughter|[Mm]other|[Ff]ather|[Ss]ister|[Bb]rother|"
-    r"[Ff]riend|[Ss]pouse|[Pp]artner|[Cc]c|CC|[Tt]eam|[Ss]ignature|[Dd]ictator|[Aa]uthor|[Pp]er|d/w|D/W))"
-).replace("{_H}", _H)
+    "(?:" + _lit(_CONTEXT_VERBS) + rf"(?:{_H}+{_lit('by with to from')})?" + "|" + _lit(_CONTEXT_NOUNS) + ")"
+)
 
 _CREDENTIAL = r"(?:M\.?D\.?|D\.?O\.?|R\.?N\.?|N\.?P\.?|PA-C|P\.?A\.?|Ph\.?D\.?|MBBS|DDS|CNM|CRNA|LCSW|PharmD|FACC|FACS|FACP)"
 
@@ -186,10 +206,23 @@ class PhiPattern:
     validate: Callable[[re.Match], bool] | None = None
     #: split the phi group into several names (name lists)
     split_list: bool = False
+    #: a match preceded by a character matching this is skipped (a word boundary checked in
+    #: Python, so the regex can start with literals and ``re`` can scan fast)
+    left: re.Pattern | None = None
+    #: how candidates are located before the regex runs (see :func:`anchored`):
+    #: ``None`` scan the whole text; ``"start"`` the regex is matched at each occurrence of an
+    #: anchor (it begins with its keyword); ``"near"`` the regex searches a short stretch of
+    #: the line around each occurrence (``reach`` = characters left, right)
+    mode: str | None = None
+    anchors: tuple[str, ...] | re.Pattern = ()
+    reach: tuple[int, int] = (0, 0)
 
 
-def _p(name, entity, rx, score, validate=None, flags=0, split_list=False) -> PhiPattern:
-    return PhiPattern(name, entity, re.compile(rx, flags), score, validate, split_list)
+_LEFT_WORD = re.compile(r"[A-Za-z0-9_]")
+
+
+def _p(name, entity, rx, score, validate=None, flags=0, split_list=False, left=None) -> PhiPattern:
+    return PhiPattern(name, entity, re.compile(rx, flags), score, validate, split_list, left)
 
 
 PATTERNS: tuple[PhiPattern, ...] = (
@@ -197,19 +230,21 @@ PATTERNS: tuple[PhiPattern, ...] = (
     _p(
         "name_title",
         PERSON,
-        rf"\b(?:Drs|Dr|DR|Mr|MR|Mrs|MRS|Ms|MS|Miss|Mx|Prof|Doctor)\.?{_H}+(?P<phi>(?:{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
+        rf"(?:Drs|Dr|DR|Mr|MR|Mrs|MRS|Ms|MS|Miss|Mx|Prof|Doctor)\.?{_H}+(?P<phi>(?:{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
         0.85,
         _ok_name,
         split_list=True,
+        left=_LEFT_WORD,
     ),
     _p(
         "name_context",
         PERSON,
-        rf"\b{_NAME_CONTEXT}\b\.?{_H}*(?:[:#\-]|is|was){{0,1}}{_H}*(?:(?:Drs|Dr|Mr|Mrs|Ms)\.?{_H}+)?"
+        rf"{_NAME_CONTEXT}\b\.?{_H}*(?:[:#\-]|is|was){{0,1}}{_H}*(?:(?:Drs|Dr|Mr|Mrs|Ms)\.?{_H}+)?"
         rf"(?P<phi>(?:{_LASTFIRST}|{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
         0.7,
         _ok_name,
         split_list=True,
+        left=_LEFT_WORD,
     ),
     _p(
         "name_signature",
@@ -337,32 +372,70 @@ PATTERNS: tuple[PhiPattern, ...] = (
     ),
 )
 
-#: the pre-screen: every pattern match contains a match of this regex (no IGNORECASE: cheap)
-TRIGGER = re.compile(
-    "|".join(
-        [
-            r"\b(?:Drs|Dr|DR|Mr|MR|Mrs|MRS|Ms|MS|Miss|Mx|Prof|Doctor)\b",
-            rf"\b{_NAME_CONTEXT}\b",
-            rf"(?<![A-Za-z]){_CREDENTIAL}(?![A-Za-z])",
-            r"\d[/\-.]\d{1,2}[/\-.]\d",  # numeric dates, IPs
-            rf"\b{_MONTHS}\b",
-            r"\d{3}[ .\-]\d{4}\b",  # phones
-            r"@",
-            r"://|\bwww\.",
-            rf"\.{_TLDS}\b",
-            r"[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:",
-            r"\d{3}-\d{2}-\d{4}",
-            r"\b(?:SSN|[Ss]ocial)\b",
-            r"\b(?:MRN|MR|[Mm]ed|[Uu]nit|[Hh]ospital|[Cc]hart|HN|[Aa]cct|[Aa]ccount|[Bb]illing|[Ee]ncounter|[Vv]isit|CSN|FIN|"
-            r"[Mm]ember|[Pp]olicy|[Ii]nsurance|[Hh]ealth|[Mm]edicaid|[Mm]edicare|[Ss]ubscriber|[Gg]roup|[Aa]ccession|[Aa]cc|"
-            r"[Ss]pecimen|[Cc]ase|[Pp]hone|[Tt]el|[Cc]ell|[Ff]ax|[Pp]ager|[Bb]eeper|[Pp]h|ZIP|Zip|zip)\b",
-            r"[A-Z]\d{2}-\d{4}",
-            r"\b(?:[Aa]ge|[Aa]ged|AGE)\b",
-            r"\b(?:9\d|1[0-2]\d)\b",  # ages over 89
-            rf"\b{_STREET_SUFFIX}\b",
-            rf",{_H}*{_STATES}\b",
-        ]
-    )
+def _variants(words: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for w in words.split():
+        w = w.replace("_", " ")
+        for v in (w, w[:1].upper() + w[1:], w.lower()) + ((w.upper(),) if len(w) <= 4 and w not in ("Pt", "per") else ()):
+            if v not in out:
+                out.append(v)
+    return tuple(out)
+
+
+_STATE_CODES = tuple(_STATES[3:-1].split("|"))
+_ANCHORS: dict[str, tuple] = {
+    "name_title": ("start", ("Dr", "DR", "Mr", "MR", "Ms", "MS", "Miss", "Mx", "Prof", "Doctor"), (0, 0)),
+    "name_context": ("start", _variants(_CONTEXT_VERBS + " " + _CONTEXT_NOUNS), (0, 0)),
+    "mrn": ("start", _variants("MRN MR Med Medical Unit Hospital Patient Chart") + ("HN",), (0, 0)),
+    "account": ("start", _variants("Acct Account Billing Encounter Visit Member Policy Insurance Health Medicaid "
+                                   "Medicare Subscriber Group") + ("CSN", "FIN"), (0, 0)),
+    "accession": ("start", _variants("Acc Specimen Case"), (0, 0)),
+    "ssn_context": ("start", ("SSN", "Social", "social"), (0, 0)),
+    "phone_context": ("start", _variants("Ph Tel Cell Fax Pager Beeper"), (0, 0)),
+    "zip_context": ("start", ("ZIP", "Zip", "zip"), (0, 0)),
+    "age": ("near", ("Age", "age", "AGE", "yo", "YO", "y/o", "y.o.", "year", "yr"), (16, 16)),
+    "date_month_name": ("near", ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), (12, 24)),
+    "name_signature": ("near", ("MD", "M.D", "DO", "D.O", "RN", "R.N", "NP", "N.P", "PA", "P.A", "PhD", "Ph.D", "MBBS",
+                                "DDS", "CNM", "CRNA", "LCSW", "PharmD", "FAC"), (100, 8)),
+    "email": ("near", ("@",), (80, 80)),
+    "url": ("near", ("://", "www.", ".com", ".org", ".net", ".edu", ".gov", ".mil", ".io", ".us", ".info", ".biz",
+                     ".health", ".uk", ".ca"), (120, 200)),
+    "street": ("near", ("Street", "St", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln", "Drive", "Dr",
+                        "Court", "Ct", "Way", "Place", "Pl", "Terrace", "Ter", "Circle", "Cir", "Parkway", "Pkwy",
+                        "Highway", "Hwy", "Square", "Sq", "Trail", "Trl"), (90, 30)),
+    "city_state_zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (60, 12)),
+    "zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (4, 16)),
+}
+PATTERNS = tuple(
+    replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2]) if p.name in _ANCHORS else p
+    for p in PATTERNS
+)
+
+
+#: the pre-screen: every pattern match contains a match of one of these regexes.  Each starts
+#: with literals or ``\d`` so ``re`` scans for candidate positions in C; a trigger may fire
+#: inside a longer word ("Pt" in "Ptosis"): that costs a window, never a missed hit.
+_TRIGGER_WORDS = (
+    "Drs Dr Mr Mrs Ms Miss Mx Prof Doctor "
+    + _CONTEXT_VERBS + " " + _CONTEXT_NOUNS + " "
+    + "MD M.D. DO D.O. RN R.N. NP N.P. PA P.A. PA-C PhD Ph.D. MBBS DDS CNM CRNA LCSW PharmD FACC FACS FACP "
+    + "January February March April May June July August September October November December "
+    + "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec "
+    + "SSN social MRN MR med unit hospital chart HN acct account billing encounter visit CSN FIN member policy "
+    + "insurance health medicaid medicare subscriber group accession acc specimen case phone tel cell fax pager "
+    + "beeper ph zip age aged yo y/o y.o. year yr "
+    + "Street St Avenue Ave Road Rd Boulevard Blvd Lane Ln Drive Court Ct Way Place Pl Terrace Ter Circle Cir "
+    + "Parkway Pkwy Highway Hwy Square Sq Trail Trl"
+)
+TRIGGERS: tuple[re.Pattern, ...] = (
+    re.compile(_lit(_TRIGGER_WORDS) + r"|@|://|www\.|\.(?:com|org|net|edu|gov|mil|io|us|info|biz|health|uk|ca)\b|::|:[0-9A-Fa-f]{1,4}:"),
+    re.compile(
+        r"\d(?:\d{0,3}[/\-.]\d{1,3}[/\-.]\d"  # dates, IPs, SSNs
+        r"|\d\d[ .\-]\d{4}(?!\d)"  # phones
+        r"|\d-\d{4}"  # accession shapes
+        r"|\d{4}(?!\d))"  # ZIP codes
+    ),
+    re.compile(r",[ \t]*" + _STATES + r"\b"),
 )
 
 #: characters a window extends left / right of a trigger (within its line)

@@ -84,39 +84,119 @@ class ClinicalPatternRecognizer(EntityRecognizer):
         return out
 
 
+def _occurrences(text: str, anchors, pos: int, n: int) -> list[int]:
+    """Sorted start offsets of the anchors in ``text[pos:n]`` (word anchors at a word start).
+
+    ``str.find`` runs in C: this is the pre-screen inside each recognizer.
+    """
+    if isinstance(anchors, re.Pattern):
+        return [m.start() for m in anchors.finditer(text, pos, n)]
+    found: set[int] = set()
+    find = text.find
+    for a in anchors:
+        word = a[0].isalnum()
+        i = find(a, pos, n)
+        while i >= 0:
+            if not word or i == 0 or not text[i - 1].isalnum():
+                found.add(i)
+            i = find(a, i + 1, n)
+    return sorted(found)
+
+
+def _regions(text: str, starts: list[int], left: int, right: int, pos: int, n: int) -> list[list[int]]:
+    """Merged stretches of the line around each anchor, widened to whitespace."""
+    out: list[list[int]] = []
+    find, rfind = text.find, text.rfind
+    for p in starts:
+        ls = max(pos, rfind("\n", pos, p) + 1)
+        le = find("\n", p, n)
+        if le < 0:
+            le = n
+        a, b = max(ls, p - left), min(le, p + right + 8)
+        if a > ls:
+            k = max(rfind(" ", ls, a), rfind("\t", ls, a))
+            a = k + 1 if k >= 0 else ls
+        if b < le:
+            ks = [k for k in (find(" ", b, le), find("\t", b, le)) if k >= 0]
+            b = min(ks) if ks else le
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def _matches(pat: P.PhiPattern, text: str, pos: int, n: int):
+    """Candidate regex matches of ``pat`` (before validation), in order, non-overlapping."""
+    rx = pat.regex
+    if pat.mode == "start":
+        last = -1
+        for p in _occurrences(text, pat.anchors, pos, n):
+            if p < last:
+                continue
+            m = rx.match(text, p, n)
+            if m is not None:
+                ok = yield m
+                if ok:
+                    last = m.end()
+        return
+    if pat.mode == "near":
+        occ = _occurrences(text, pat.anchors, pos, n)
+        if not occ:
+            return
+        stretches = _regions(text, occ, pat.reach[0], pat.reach[1], pos, n)
+    else:
+        stretches = [[pos, n]]
+    for a, b in stretches:
+        p = a
+        while p <= b:
+            m = rx.search(text, p, b)
+            if m is None:
+                break
+            ok = yield m
+            p = m.end() if ok and m.end() > m.start() else m.start() + 1
+
+
 def spans(pat: P.PhiPattern, text: str, pos: int = 0, endpos: int | None = None):
     """(start, end) of each PHI span ``pat`` finds in ``text[pos:endpos]``.
 
     A match that fails validation is retried one character later, so a context word
     consumed by a rejected match (``Patient Name: ...``) still anchors the next one.
     """
-    rx = pat.regex
     n = len(text) if endpos is None else endpos
-    while pos <= n:
-        m = rx.search(text, pos, n)
-        if m is None:
+    gen = _matches(pat, text, pos, n)
+    try:
+        m = next(gen)
+    except StopIteration:
+        return
+    while True:
+        ok = True
+        if pat.left is not None and m.start() > 0 and pat.left.match(text, m.start() - 1):
+            ok = False
+        elif pat.validate is not None and not pat.validate(m):
+            ok = False
+        if ok:
+            s, e = P.phi_span(m)
+            if pat.entity == P.PERSON:
+                parts = [(s, e)]
+                if pat.split_list:
+                    parts, last = [], s
+                    for sm in _SPLIT.finditer(text, s, e):
+                        if sm.start() > last:
+                            parts.append((last, sm.start()))
+                        last = sm.end()
+                    if last < e:
+                        parts.append((last, e))
+                for ps, pe in parts:
+                    t = _trim_name(text, ps, pe)
+                    if t is not None:
+                        yield t
+            elif e > s:
+                yield s, e
+        try:
+            m = gen.send(ok)
+        except StopIteration:
             return
-        if pat.validate is not None and not pat.validate(m):
-            pos = m.start() + 1
-            continue
-        s, e = P.phi_span(m)
-        pos = m.end() if m.end() > m.start() else m.start() + 1
-        if pat.entity == P.PERSON:
-            parts = [(s, e)]
-            if pat.split_list:
-                parts, last = [], s
-                for sm in _SPLIT.finditer(text, s, e):
-                    if sm.start() > last:
-                        parts.append((last, sm.start()))
-                    last = sm.end()
-                if last < e:
-                    parts.append((last, e))
-            for ps, pe in parts:
-                t = _trim_name(text, ps, pe)
-                if t is not None:
-                    yield t
-        elif e > s:
-            yield s, e
 
 
 def clinical_recognizers(entities=None) -> list[ClinicalPatternRecognizer]:
