@@ -22,7 +22,7 @@ def _engine(args):
     from engine.deid.engine import DeidEngine
 
     return DeidEngine(
-        nlp_model=args.nlp_model, score_threshold=args.score_threshold, prescreen=not args.no_prescreen
+        nlp_model=args.nlp_model, score_threshold=args.score_threshold, prescreen=args.prescreen
     ).setup()
 
 
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--nlp-model", default=None, help="spaCy package or path (default: offline blank English)")
         p.add_argument("--score-threshold", type=float, default=0.5)
-        p.add_argument("--no-prescreen", action="store_true", help="run the recognizers on whole documents")
+        p.add_argument("--prescreen", choices=["doc", "windows", "off"], default="doc")
         if name == "eval":
             p.add_argument("--gold", required=True)
             p.add_argument("--text", default=None)

@@ -5,11 +5,16 @@
 
 1. **Placeholders** of the source (``[**...**]``, ``___``, ``XXXX``, the source's own regex,
    and this engine's ``[NAME]``...) are found first; a hit overlapping one is never counted.
-2. **Pre-screen**: three combined regexes (:data:`engine.deid.patterns.TRIGGERS`) of necessary
-   conditions.  A document with no trigger has no hit and costs one regex pass.  Around each
-   trigger a window (its line, at most ``WINDOW_LEFT``/``WINDOW_RIGHT`` characters either
-   side, snapped to whitespace) is cut out; overlapping windows are merged.
-3. **presidio**: the windows of the whole batch are joined into a few large texts and the
+2. **Pre-screen** (``prescreen="doc"``, the default): three combined regexes
+   (:data:`engine.deid.patterns.TRIGGERS`) of necessary conditions.  A document with no
+   trigger has no hit and never reaches presidio.  Inside presidio each recognizer locates
+   candidates again by its anchors (``str.find`` / a literal regex, in C) and runs its
+   expensive regex only at or around them.  ``prescreen="windows"`` also cuts each document
+   down to windows around its triggers (its line, at most ``WINDOW_LEFT``/``WINDOW_RIGHT``
+   characters either side, snapped to whitespace): worth it for long documents with few
+   candidates; on dense notes the windows cover most of the text and cost more than they
+   save.  ``"off"`` sends every document whole.
+3. **presidio**: the documents (or windows) of the whole batch are joined into a few large texts and the
    ``AnalyzerEngine`` (clinical recognizers) runs once per text, with precomputed empty NLP
    artifacts (the clinical recognizers carry their context inside their patterns and need no
    tokens, so nothing is tokenized).  Hits are mapped back to document offsets.
@@ -145,7 +150,7 @@ class DeidEngine:
         nlp_model: str | None = None,
         entities: Sequence[str] | None = None,
         score_threshold: float = 0.5,
-        prescreen: bool = True,
+        prescreen: str | bool = "doc",
         ner_entities: Sequence[str] = ("PERSON",),
         ner_batch_size: int = 32,
     ) -> None:
@@ -155,6 +160,12 @@ class DeidEngine:
         self.nlp_model = nlp_model
         self.entities = list(entities) if entities else list(P.ENTITIES)
         self.score_threshold = score_threshold
+        if prescreen is True:
+            prescreen = "doc"
+        if prescreen in (False, None):
+            prescreen = "off"
+        if prescreen not in ("doc", "windows", "off"):
+            raise ValueError(f"prescreen must be 'doc', 'windows' or 'off', not {prescreen!r}")
         self.prescreen = prescreen
         self.ner_entities = [e for e in ner_entities if not entities or e in entities]
         self.ner_batch_size = ner_batch_size
@@ -221,7 +232,12 @@ class DeidEngine:
         for i, t in enumerate(texts):
             if not t:
                 continue
-            wins = windows(t) if self.prescreen else [[0, len(t)]]
+            if self.prescreen == "windows":
+                wins = windows(t)
+            elif self.prescreen == "doc" and not any(rx.search(t) for rx in P.TRIGGERS):
+                continue
+            else:
+                wins = [[0, len(t)]]
             for a, b in wins:
                 chunk_map.append((size, i, a))
                 chunk_parts.append(t[a:b])
