@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: characters of windows joined into one presidio call
 CHUNK_CHARS = 1 << 20
+#: ``Hit.recognizer`` of spaCy NER hits
+NER = "spacy_ner"
 
 
 class Hit(NamedTuple):
@@ -98,9 +100,26 @@ def _overlaps(spans: list[tuple[int, int]], starts: list[int], s: int, e: int) -
     return False
 
 
+_NER_WORD = re.compile(r"[A-Za-z][A-Za-z'\-.]*")
+
+
+def _ner_name_ok(span: str) -> bool:
+    """spaCy PERSON spans in notes: drop lab values ("Cr 1.7"), lower-case words, headings,
+    short acronyms ("CV") and clinical words ("Therapy", "Electronically")."""
+    if any(c.isdigit() for c in span):
+        return False
+    words = _NER_WORD.findall(span)
+    if not words or any(not w[0].isupper() for w in words):
+        return False
+    if all(w.isupper() and len(w) <= 4 for w in words) or span.isupper() and len(words) > 1:
+        return False
+    return not all(w.rstrip(".").lower() in P.STOP_WORDS or w.lower().endswith(("ly", "ology", "therapy")) for w in words)
+
+
 def resolve(hits: Iterable[Hit]) -> list[Hit]:
     """Overlapping hits keep the higher score, then the longer span; sorted by offset."""
-    ranked = sorted(hits, key=lambda h: (-h.score, -(h.end - h.start), h.start, h.entity))
+    # pattern hits first (they carry their context), then NER; higher score, then longer span
+    ranked = sorted(hits, key=lambda h: (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity))
     taken: list[tuple[int, int]] = []
     kept: list[Hit] = []
     for h in ranked:
@@ -286,5 +305,5 @@ class DeidEngine:
         batch = self._nlp_engine.process_batch([texts[i] for i in idx], language="en", batch_size=self.ner_batch_size)
         for i, (text, arts) in zip(idx, batch):
             for r in self._spacy_rec.analyze(text, self.ner_entities, arts):
-                if r.score >= self.score_threshold:
-                    raw[i].append(Hit(r.start, r.end, r.entity_type, float(r.score), "spacy_ner"))
+                if r.score >= self.score_threshold and (r.entity_type != P.PERSON or _ner_name_ok(text[r.start : r.end])):
+                    raw[i].append(Hit(r.start, r.end, r.entity_type, float(r.score), NER))
