@@ -58,9 +58,8 @@ class DeidConfig(_Model):
     nlp_model: str | None = None
     #: entity types to check (None = all the engine knows: see engine.deid.patterns.ENTITIES)
     entities: list[str] | None = None
-    #: pre-screen before presidio: "doc" (skip documents with no candidate), "windows" (also cut
-    #: documents to windows around candidates: long, sparse documents), "off"
-    prescreen: Literal["doc", "windows", "off"] = "doc"
+    #: pre-screen before presidio: "doc" (documents with no candidate skip presidio) or "off"
+    prescreen: Literal["doc", "off"] = "doc"
     #: entity types taken from the spaCy NER when ``nlp_model`` has one (spaCy DATE/GPE are mostly not PHI in notes)
     ner_entities: list[str] = Field(default_factory=lambda: ["PERSON"])
 

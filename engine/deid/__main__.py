@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--nlp-model", default=None, help="spaCy package or path (default: offline blank English)")
         p.add_argument("--score-threshold", type=float, default=0.5)
-        p.add_argument("--prescreen", choices=["doc", "windows", "off"], default="doc")
+        p.add_argument("--prescreen", choices=["doc", "off"], default="doc")
         if name == "eval":
             p.add_argument("--gold", required=True)
             p.add_argument("--text", default=None)

@@ -4,10 +4,10 @@ Everything here is plain ``re`` and cheap to import (no presidio, no spaCy).  Th
 
 * :data:`PATTERNS`: one :class:`PhiPattern` per way an identifier is written.  The span that
   is PHI is the named group ``phi`` (the rest of the match is context such as ``MRN:`` or
-  ``Dr.``).  A pattern never crosses a line break, so it can be run on line windows.
-* :data:`TRIGGERS`: the pre-screen, three combined regexes of cheap necessary conditions.  Every
-  match of every pattern contains a trigger match, so text with no trigger has no PHI hit and
-  a window around the triggers sees every hit (``tests/test_deid.py`` checks this).
+  ``Dr.``).  A pattern never crosses a line break.
+* :data:`TRIGGERS`: the document pre-screen, three combined regexes of cheap necessary
+  conditions.  Every match of every pattern contains a trigger match, so text with no trigger
+  has no PHI hit (``tests/test_deid.py`` checks that screening changes no result).
 * :data:`PLACEHOLDER`: what de-identified sources already put in place of PHI (MIMIC-III
   ``[**...**]``, MIMIC-IV ``___``, ``XXXX``, and this engine's own ``[NAME]`` etc.); a hit
   overlapping one is never counted.
@@ -437,11 +437,6 @@ TRIGGERS: tuple[re.Pattern, ...] = (
     ),
     re.compile(r",[ \t]*" + _STATES + r"\b"),
 )
-
-#: characters a window extends left / right of a trigger (within its line)
-WINDOW_LEFT = 96
-WINDOW_RIGHT = 160
-
 
 def find_placeholders(text: str, extra: re.Pattern | None = None) -> list[tuple[int, int]]:
     spans = [m.span() for m in PLACEHOLDER.finditer(text)]

@@ -4,7 +4,7 @@ presidio's ``PatternRecognizer`` reports the whole regex match; clinical identif
 their context inside the pattern (``MRN: 1234567``, ``Dr. Smith``) with only a part of the
 match being PHI, so :class:`ClinicalPatternRecognizer` reports the ``phi`` group, runs a
 validator, splits name lists, and trims stop words off names.  It needs no NLP artifacts,
-which lets the stage run it on pre-screened windows without tokenizing whole notes.
+which lets the stage skip spaCy tokenization of whole notes when the pipeline has no NER.
 """
 from __future__ import annotations
 
