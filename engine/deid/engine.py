@@ -5,10 +5,10 @@
 
 1. **Placeholders** of the source (``[**...**]``, ``___``, ``XXXX``, the source's own regex,
    and this engine's ``[NAME]``...) are found first; a hit overlapping one is never counted.
-2. **Pre-screen**, two levels.  Per document (``prescreen="doc"``, the default): three
-   combined regexes (:data:`engine.deid.patterns.TRIGGERS`) of necessary conditions; a
-   document with no trigger has no hit and never reaches presidio (``"off"`` sends every
-   document).  Per recognizer, inside presidio: each pattern locates its candidates by its
+2. **Pre-screen**, two levels.  Per document (``prescreen="doc"``, the default):
+   :func:`engine.deid.patterns.could_match`, cheap necessary conditions (the recognizers'
+   anchor strings at word starts, two digit/colon regexes); a document that fails it has no
+   hit and never reaches presidio (``"off"`` sends every document).  Per recognizer, inside presidio: each pattern locates its candidates by its
    anchors (``str.find`` or a literal regex, in C: "MRN", "Dr", "@", a month name, a state
    code...) and runs its expensive regex only at or just around them; only the digit-shape
    patterns (dates, phones, SSN, IP) scan the whole text.  (Cutting documents into windows
@@ -219,7 +219,7 @@ class DeidEngine:
         for i, t in enumerate(texts):
             if not t:
                 continue
-            if self.prescreen == "doc" and not any(rx.search(t) for rx in P.TRIGGERS):
+            if self.prescreen == "doc" and not P.could_match(t):
                 continue
             chunk_map.append((size, i, 0))
             chunk_parts.append(t)

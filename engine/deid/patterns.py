@@ -5,9 +5,9 @@ Everything here is plain ``re`` and cheap to import (no presidio, no spaCy).  Th
 * :data:`PATTERNS`: one :class:`PhiPattern` per way an identifier is written.  The span that
   is PHI is the named group ``phi`` (the rest of the match is context such as ``MRN:`` or
   ``Dr.``).  A pattern never crosses a line break.
-* :data:`TRIGGERS`: the document pre-screen, three combined regexes of cheap necessary
-  conditions.  Every match of every pattern contains a trigger match, so text with no trigger
-  has no PHI hit (``tests/test_deid.py`` checks that screening changes no result).
+* :func:`could_match`: the document pre-screen, cheap necessary conditions (anchor strings,
+  two digit/colon regexes).  Text that fails it has no PHI hit (``tests/test_deid.py`` checks
+  that screening changes no result).
 * :data:`PLACEHOLDER`: what de-identified sources already put in place of PHI (MIMIC-III
   ``[**...**]``, MIMIC-IV ``___``, ``XXXX``, and this engine's own ``[NAME]`` etc.); a hit
   overlapping one is never counted.
@@ -216,6 +216,8 @@ class PhiPattern:
     mode: str | None = None
     anchors: tuple[str, ...] | re.Pattern = ()
     reach: tuple[int, int] = (0, 0)
+    #: anchors are whole words (no letter may follow them), not prefixes ("Dr" -> "Drs")
+    whole: bool = False
 
 
 _LEFT_WORD = re.compile(r"[A-Za-z0-9_]")
@@ -406,37 +408,63 @@ _ANCHORS: dict[str, tuple] = {
     "city_state_zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (60, 12)),
     "zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (4, 16)),
 }
+_WHOLE = ("name_signature", "street")
 PATTERNS = tuple(
-    replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2]) if p.name in _ANCHORS else p
+    replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2], whole=p.name in _WHOLE)
+    if p.name in _ANCHORS
+    else p
     for p in PATTERNS
 )
 
 
-#: the pre-screen: every pattern match contains a match of one of these regexes.  Each starts
-#: with literals or ``\d`` so ``re`` scans for candidate positions in C; a trigger may fire
-#: inside a longer word ("Pt" in "Ptosis"): that costs a window, never a missed hit.
-_TRIGGER_WORDS = (
-    "Drs Dr Mr Mrs Ms Miss Mx Prof Doctor "
-    + _CONTEXT_VERBS + " " + _CONTEXT_NOUNS + " "
-    + "MD M.D. DO D.O. RN R.N. NP N.P. PA P.A. PA-C PhD Ph.D. MBBS DDS CNM CRNA LCSW PharmD FACC FACS FACP "
-    + "January February March April May June July August September October November December "
-    + "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec "
-    + "SSN social MRN MR med unit hospital chart HN acct account billing encounter visit CSN FIN member policy "
-    + "insurance health medicaid medicare subscriber group accession acc specimen case phone tel cell fax pager "
-    + "beeper ph zip age aged yo y/o y.o. year yr "
-    + "Street St Avenue Ave Road Rd Boulevard Blvd Lane Ln Drive Court Ct Way Place Pl Terrace Ter Circle Cir "
-    + "Parkway Pkwy Highway Hwy Square Sq Trail Trl"
+#: the document pre-screen (:func:`could_match`).  Every pattern match contains one of: an
+#: anchor string of a "start"/"near" pattern (plain ``in``: C substring search), a digit shape
+#: of the whole-text patterns, or an IPv6-like colon group.  ``re`` with hundreds of literal
+#: alternatives runs at ~0.4 MB/s here; 250 ``in`` checks on a note are ~30x faster.
+_GATE_ANCHORS: tuple[tuple[str, bool], ...] = tuple(
+    sorted(
+        {(a, p.whole) for p in PATTERNS if p.mode and not isinstance(p.anchors, re.Pattern) for a in p.anchors}
+        - {(a, True) for p in PATTERNS if p.mode and not p.whole and not isinstance(p.anchors, re.Pattern) for a in p.anchors}
+    )
 )
 TRIGGERS: tuple[re.Pattern, ...] = (
-    re.compile(_lit(_TRIGGER_WORDS) + r"|@|://|www\.|\.(?:com|org|net|edu|gov|mil|io|us|info|biz|health|uk|ca)\b|::|:[0-9A-Fa-f]{1,4}:"),
+    re.compile(r",[ \t]*" + _STATES + r"\b"),  # City, ST (regex-anchored patterns)
     re.compile(
         r"\d(?:\d{0,3}[/\-.]\d{1,3}[/\-.]\d"  # dates, IPs, SSNs
         r"|\d\d[ .\-]\d{4}(?!\d)"  # phones
         r"|\d-\d{4}"  # accession shapes
-        r"|\d{4}(?!\d))"  # ZIP codes
+        r"|\d{4}(?!\d))"  # ZIP codes (after a state code)
     ),
-    re.compile(r",[ \t]*" + _STATES + r"\b"),
+    re.compile(r"::|:[0-9A-Fa-f]{1,4}:"),  # IPv6
 )
+
+
+def anchor_at(text: str, i: int, a: str, whole: bool) -> bool:
+    """Whether the occurrence of anchor ``a`` at ``i`` counts: a word anchor must start a word
+    (and, when ``whole``, end one)."""
+    if a[0].isalnum() and i > 0 and text[i - 1].isalnum():
+        return False
+    if whole and a[-1].isalnum():
+        j = i + len(a)
+        if j < len(text) and text[j].isalpha():
+            return False
+    return True
+
+
+def could_match(text: str) -> bool:
+    """False only when no pattern can match anywhere in ``text`` (the document gate)."""
+    for rx in TRIGGERS:
+        if rx.search(text):
+            return True
+    find = text.find
+    for a, whole in _GATE_ANCHORS:
+        i = find(a)
+        while i >= 0:
+            if anchor_at(text, i, a, whole):
+                return True
+            i = find(a, i + 1)
+    return False
+
 
 def find_placeholders(text: str, extra: re.Pattern | None = None) -> list[tuple[int, int]]:
     spans = [m.span() for m in PLACEHOLDER.finditer(text)]

@@ -84,7 +84,7 @@ class ClinicalPatternRecognizer(EntityRecognizer):
         return out
 
 
-def _occurrences(text: str, anchors, pos: int, n: int) -> list[int]:
+def _occurrences(text: str, anchors, pos: int, n: int, whole: bool = False) -> list[int]:
     """Sorted start offsets of the anchors in ``text[pos:n]`` (word anchors at a word start).
 
     ``str.find`` runs in C: this is the pre-screen inside each recognizer.
@@ -94,10 +94,9 @@ def _occurrences(text: str, anchors, pos: int, n: int) -> list[int]:
     found: set[int] = set()
     find = text.find
     for a in anchors:
-        word = a[0].isalnum()
         i = find(a, pos, n)
         while i >= 0:
-            if not word or i == 0 or not text[i - 1].isalnum():
+            if P.anchor_at(text, i, a, whole):
                 found.add(i)
             i = find(a, i + 1, n)
     return sorted(found)
@@ -131,7 +130,7 @@ def _matches(pat: P.PhiPattern, text: str, pos: int, n: int):
     rx = pat.regex
     if pat.mode == "start":
         last = -1
-        for p in _occurrences(text, pat.anchors, pos, n):
+        for p in _occurrences(text, pat.anchors, pos, n, pat.whole):
             if p < last:
                 continue
             m = rx.match(text, p, n)
@@ -141,7 +140,7 @@ def _matches(pat: P.PhiPattern, text: str, pos: int, n: int):
                     last = m.end()
         return
     if pat.mode == "near":
-        occ = _occurrences(text, pat.anchors, pos, n)
+        occ = _occurrences(text, pat.anchors, pos, n, pat.whole)
         if not occ:
             return
         stretches = _regions(text, occ, pat.reach[0], pat.reach[1], pos, n)
