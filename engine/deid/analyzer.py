@@ -54,15 +54,29 @@ def spacy_model_path(nlp_model: str | None) -> str:
     return _BLANK_DIR
 
 
+#: pipes whose output the de-id stage never reads (NER results are identical without them;
+#: the parser stays: its sentence boundaries change what NER finds)
+UNUSED_PIPES = ("tagger", "morphologizer", "attribute_ruler", "lemmatizer")
+
+
 @functools.lru_cache(maxsize=4)
-def nlp_engine(nlp_model: str | None = None):
-    """presidio ``SpacyNlpEngine`` on the configured pipeline (loaded once per process)."""
+def nlp_engine(nlp_model: str | None = None, ner_only: bool = False):
+    """presidio ``SpacyNlpEngine`` on the configured pipeline (loaded once per process).
+
+    ``ner_only`` disables :data:`UNUSED_PIPES` (the stage's own engine; the benchmark's
+    presidio default keeps the pipeline as a user would load it).
+    """
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     offline_tldextract()
     path = spacy_model_path(nlp_model)
     conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": path}]}
     eng = NlpEngineProvider(nlp_configuration=conf).create_engine()
+    if ner_only:
+        nlp = eng.nlp["en"]
+        for name in UNUSED_PIPES:
+            if name in nlp.pipe_names:
+                nlp.disable_pipe(name)
     return eng
 
 

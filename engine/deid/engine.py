@@ -180,7 +180,7 @@ class DeidEngine:
             def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
                 return raw_results
 
-        eng = nlp_engine(self.nlp_model)
+        eng = nlp_engine(self.nlp_model, ner_only=True)
         registry = RecognizerRegistry(supported_languages=["en"])
         for r in clinical_recognizers([e for e in self.entities if e in P.ENTITIES]):
             registry.add_recognizer(r)
