@@ -63,6 +63,16 @@ class DeidConfig(_Model):
     #: entity types taken from the spaCy NER when ``nlp_model`` has one (spaCy DATE/GPE are mostly not PHI in notes)
     ner_entities: list[str] = Field(default_factory=lambda: ["PERSON"])
 
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, v: list[str] | None) -> list[str] | None:
+        from engine.deid.patterns import ENTITIES  # plain regexes: cheap
+
+        bad = [e for e in v or () if e not in ENTITIES]
+        if bad:
+            raise ValueError(f"unknown entity types {bad}; known: {', '.join(ENTITIES)}")
+        return v
+
 
 class NormalizeConfig(_Model):
     unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"

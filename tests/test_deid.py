@@ -290,6 +290,9 @@ def test_deid_config_fields():
         DeidConfig(prescreen="never")
     with pytest.raises(Exception):
         DeidConfig(unknown_field=1)
+    with pytest.raises(Exception, match="unknown entity types"):
+        DeidConfig(entities=["PERSON", "SHOE_SIZE"])
+    assert DeidConfig(entities=["PERSON", "US_SSN"]).entities == ["PERSON", "US_SSN"]
 
 
 def test_unknown_entity_is_an_error():

