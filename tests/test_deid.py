@@ -119,6 +119,29 @@ def test_no_false_alarm_on_clinical_numbers(engine):
     assert engine.annotate([CLEAN]) == [[]]
 
 
+NO_PHI_LINES = """Patient Denies chest pain. Patient Reports improvement.
+Pt Tolerated the procedure well. Pt Ambulating with walker.
+Seen by Cardiology and Nephrology. Discussed with Renal fellow.
+Hx of Parkinson disease, Hodgkin lymphoma, Crohn disease. Glasgow Coma Scale 15. Apgar 8/9.
+MS Contin 15 mg PO BID. D5W at 75 cc/hr. PA catheter removed. Foley to gravity.
+Follow up with PCP in 2 weeks. Dr. appointment tomorrow. Called Family, no answer.
+Family Meeting held. Contact Precautions for MRSA. Team Aware.
+Signed out to night float. Cc: chart. Name Brand medication preferred.
+Vitals: BP 120/80 mmHg, HR 72, T 98.6 F, RR 16, SpO2 98% RA. Wt 82.5 kg. Ht 175 cm.
+Labs 3/14: Na 140. INR 1.2. Hct 32.1. Trop < 0.01. Lactate 1.9. pH 7.35/40/90.
+EKG: NSR 72, PR 160, QRS 90, QTc 440. Echo: EF 55-60%, LVIDd 4.8 cm.
+Insulin sliding scale. Heparin 5,000 units SC TID. Vancomycin trough 15.2.
+Age 45. 89 year old. Aged 67. Case discussed at tumor board. Specimen sent to lab.
+1000 mL NS bolus, 250 mL/hr. Temp max 101.2. Pain 7/10. GCS 3-4-6. Stage IIIA. BMI 31.4.
+Plan: Continue ASA 81 mg, Plavix 75 mg. NPO after midnight. Code Status: Full Code.
+""".splitlines()
+
+
+def test_no_false_alarms_on_clinical_sentences(engine):
+    hits = engine.annotate(NO_PHI_LINES)
+    assert [(i, h.entity) for i, hs in enumerate(hits) for h in hs] == []
+
+
 def test_placeholders_never_hits(engine):
     assert engine.annotate([PLACEHOLDER_ONLY]) == [[]]
 

@@ -185,6 +185,23 @@ def _ok_name(m: re.Match) -> bool:
     return bool(words) and not all(w.lower() in STOP_WORDS or len(w) == 1 for w in words)
 
 
+_RELATIVES = frozenset(
+    "wife husband son daughter mother father sister brother friend spouse partner hcp proxy guardian".split()
+)
+
+
+def _ok_name_context(m: re.Match) -> bool:
+    """A single capitalised word right after a role word ("Patient Denies", "Family Meeting",
+    "Contact Precautions") is not a name unless a separator, a title or a relative word says so
+    ("Patient: Smith", "PCP Dr. Lee", "daughter Mary"); two-word names always count."""
+    if not _ok_name(m):
+        return False
+    phi = m.group("phi")
+    if m.group("sep") or m.group("title") or re.search(r"[ \t,;&/]", phi.strip()):
+        return True
+    return m.group("ctx").split()[0].lower() in _RELATIVES
+
+
 def phi_span(m: re.Match) -> tuple[int, int]:
     """The PHI part of a pattern match: group ``phi`` (or ``phi2`` for alternatives)."""
     if m.group("phi") is not None:
@@ -232,7 +249,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
     _p(
         "name_title",
         PERSON,
-        rf"(?:Drs|Dr|DR|Mr|MR|Mrs|MRS|Ms|MS|Miss|Mx|Prof|Doctor)\.?{_H}+(?P<phi>(?:{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
+        rf"(?:Drs|Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\.?{_H}+(?P<phi>(?:{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
         0.85,
         _ok_name,
         split_list=True,
@@ -241,10 +258,10 @@ PATTERNS: tuple[PhiPattern, ...] = (
     _p(
         "name_context",
         PERSON,
-        rf"{_NAME_CONTEXT}\b\.?{_H}*(?:[:#\-]|is|was){{0,1}}{_H}*(?:(?:Drs|Dr|Mr|Mrs|Ms)\.?{_H}+)?"
+        rf"(?P<ctx>{_NAME_CONTEXT})\b\.?{_H}*(?P<sep>[:#\-]|is|was)?{_H}*(?P<title>(?:Drs|Dr|Mr|Mrs|Ms)\.?{_H}+)?"
         rf"(?P<phi>(?:{_LASTFIRST}|{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
         0.7,
-        _ok_name,
+        _ok_name_context,
         split_list=True,
         left=_LEFT_WORD,
     ),
@@ -386,7 +403,7 @@ def _variants(words: str) -> tuple[str, ...]:
 
 _STATE_CODES = tuple(_STATES[3:-1].split("|"))
 _ANCHORS: dict[str, tuple] = {
-    "name_title": ("start", ("Dr", "DR", "Mr", "MR", "Ms", "MS", "Miss", "Mx", "Prof", "Doctor"), (0, 0)),
+    "name_title": ("start", ("Dr", "Mr", "Ms", "Miss", "Mx", "Prof", "Doctor"), (0, 0)),
     "name_context": ("start", _variants(_CONTEXT_VERBS + " " + _CONTEXT_NOUNS), (0, 0)),
     "mrn": ("start", _variants("MRN MR Med Medical Unit Hospital Patient Chart") + ("HN",), (0, 0)),
     "account": ("start", _variants("Acct Account Billing Encounter Visit Member Policy Insurance Health Medicaid "
