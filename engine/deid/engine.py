@@ -8,8 +8,8 @@
 2. **Pre-screen**, two levels.  Per document (``prescreen="doc"``, the default):
    :func:`engine.deid.patterns.could_match`, cheap necessary conditions (the recognizers'
    anchor strings at word starts, two digit/colon regexes); a document that fails it has no
-   hit and never reaches presidio (``"off"`` sends every document).  Per recognizer, inside presidio: each pattern locates its candidates by its
-   anchors (``str.find`` or a literal regex, in C: "MRN", "Dr", "@", a month name, a state
+   hit and never reaches presidio (``"off"`` sends every document).  Per recognizer, inside
+   presidio: each pattern locates its candidates by its anchors (``str.find`` or a literal regex, in C: "MRN", "Dr", "@", a month name, a state
    code...) and runs its expensive regex only at or just around them; only the digit-shape
    patterns (dates, phones, SSN, IP) scan the whole text.  (Cutting documents into windows
    around the triggers was measured and dropped: on clinical notes the windows covered
@@ -22,7 +22,8 @@
    spaCy runs over the whole documents in one ``nlp.pipe`` batch and presidio's
    ``SpacyRecognizer`` adds PERSON hits.
 5. **Resolution**: hits below ``score_threshold`` are dropped; overlapping hits keep the
-   higher score (then the longer span); the result is sorted by offset (deterministic).
+   pattern hit over an NER hit, then the higher score, then the longer span; the result is
+   sorted by offset (deterministic).
 
 ``redact(text, hits)`` replaces each hit with its typed placeholder; the stage re-annotates
 the redacted text as a gate.  Nothing here logs or raises with document text.
