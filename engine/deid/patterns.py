@@ -425,6 +425,24 @@ _ANCHORS: dict[str, tuple] = {
     "city_state_zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (60, 12)),
     "zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (4, 16)),
 }
+#: one digit-shape scan locates candidates for all the digit patterns (shared: the scan runs
+#: once per text, see ``recognizers._occurrences``); each pattern then runs near them only
+DIGIT_SHAPE = re.compile(
+    r"\d(?:\d{0,3}[/\-.]\d{1,3}[/\-.]\d"  # dates, IPs, SSNs
+    r"|\d\d[ .\-]\d{4}(?!\d)"  # phones
+    r"|\d-\d{4})"  # accession shapes
+)
+_ANCHORS.update(
+    {
+        "date_mdy": ("near", DIGIT_SHAPE, (8, 16)),
+        "date_ymd": ("near", DIGIT_SHAPE, (8, 16)),
+        "phone": ("near", DIGIT_SHAPE, (16, 24)),
+        "ipv4": ("near", DIGIT_SHAPE, (8, 24)),
+        "ssn": ("near", DIGIT_SHAPE, (8, 16)),
+        "accession_shape": ("near", DIGIT_SHAPE, (8, 16)),
+        "ipv6": ("near", re.compile(r"::|:[0-9A-Fa-f]{1,4}:"), (48, 48)),
+    }
+)
 _WHOLE = ("name_signature", "street")
 PATTERNS = tuple(
     replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2], whole=p.name in _WHOLE)

@@ -84,13 +84,26 @@ class ClinicalPatternRecognizer(EntityRecognizer):
         return out
 
 
+#: (anchor regex id, pos, end) -> (text, offsets): recognizers sharing an anchor regex
+#: (the digit patterns) scan each text once; holds at most a few recent texts
+_RX_CACHE: dict[tuple[int, int, int], tuple[str, list[int]]] = {}
+
+
 def _occurrences(text: str, anchors, pos: int, n: int, whole: bool = False) -> list[int]:
     """Sorted start offsets of the anchors in ``text[pos:n]`` (word anchors at a word start).
 
     ``str.find`` runs in C: this is the pre-screen inside each recognizer.
     """
     if isinstance(anchors, re.Pattern):
-        return [m.start() for m in anchors.finditer(text, pos, n)]
+        key = (id(anchors), pos, n)
+        hit = _RX_CACHE.get(key)
+        if hit is not None and hit[0] is text:
+            return hit[1]
+        found = [m.start() for m in anchors.finditer(text, pos, n)]
+        if len(_RX_CACHE) > 8:
+            _RX_CACHE.clear()
+        _RX_CACHE[key] = (text, found)
+        return found
     found: set[int] = set()
     find = text.find
     for a in anchors:
