@@ -8,8 +8,8 @@ Backends of :func:`varlen_attention` (``q``, ``k``, ``v`` in flash-attn's layout
 
 * ``"flash"``: ``flash_attn.flash_attn_varlen_func`` (CUDA, fp16/bf16), used by ``"auto"`` when importable.
 * ``"sdpa"``: PyTorch ``scaled_dot_product_attention`` with a block-diagonal boolean mask built from
-  ``cu_seqlens``.  Documents are grouped into chunks of at most ``chunk_tokens`` tokens (never split),
-  so the mask is ``chunk x chunk``, not ``total x total``.
+  ``cu_seqlens``.  Documents are grouped into chunks of at most ``chunk_tokens`` tokens (default: the
+  longest document; never split), so the masks are ``chunk x chunk``, not ``total x total``.
 * ``"loop"``: one unmasked SDPA call per document (what varlen kernels compute), for checks.
 
 :func:`register_modernbert_attention` plugs this into transformers' attention interface under the
@@ -158,7 +158,7 @@ def varlen_attention(
     window: int | None = None,
     dropout_p: float = 0.0,
     backend: str = "auto",
-    chunk_tokens: int = 4096,
+    chunk_tokens: int | None = None,
 ) -> torch.Tensor:
     """Attention restricted to each document of a packed sequence.
 
@@ -182,14 +182,17 @@ def varlen_attention(
         return _flash_varlen(q, k, v, cu, cu, max_seqlen, max_seqlen, dropout_p=dropout_p,
                              softmax_scale=scale, causal=False, window_size=ws)
     if backend == "sdpa":
-        return _sdpa_masked(q, k, v, cu_seqlens, scale, window, dropout_p, max(chunk_tokens, int(max_seqlen or 0)))
+        if max_seqlen is None:
+            max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
+        chunk = max(int(chunk_tokens or 0), int(max_seqlen), 1)
+        return _sdpa_masked(q, k, v, cu_seqlens, scale, window, dropout_p, chunk)
     if backend == "loop":
         return _sdpa_loop(q, k, v, cu_seqlens, scale, window, dropout_p)
     raise ValueError(f"unknown backend {backend!r} (auto, flash, sdpa, loop)")
 
 
 # ---------------------------------------------------------------- transformers glue
-_BACKEND = {"name": "auto"}
+_BACKEND = {"name": "auto", "chunk_tokens": None}
 
 
 def _doc_varlen_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
@@ -206,17 +209,18 @@ def _doc_varlen_attention(module, query, key, value, attention_mask, dropout: fl
     out = varlen_attention(
         query[0].transpose(0, 1), key[0].transpose(0, 1), value[0].transpose(0, 1),
         doc_cu_seqlens, doc_max_seqlen, scale=scaling, window=window, dropout_p=dropout,
-        backend=_BACKEND["name"],
+        backend=_BACKEND["name"], chunk_tokens=_BACKEND["chunk_tokens"],
     )
     return out.unsqueeze(0), None
 
 
-def register_modernbert_attention(backend: str = "auto") -> str:
+def register_modernbert_attention(backend: str = "auto", chunk_tokens: int | None = None) -> str:
     """Register the ``"doc_varlen"`` attention with transformers; returns its name for
     ``attn_implementation=`` / ``config._attn_implementation``."""
     from transformers import AttentionInterface
 
     _BACKEND["name"] = backend
+    _BACKEND["chunk_tokens"] = chunk_tokens
     AttentionInterface.register(ATTN_NAME, _doc_varlen_attention)
     try:  # masks are built by us (None per layer type), but keep transformers' mask registry consistent
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
