@@ -226,15 +226,15 @@ class _ShardReader:
         return out
 
     def rows(self, local_rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Copies of ``(input_ids, doc_lens)`` for ascending local row numbers."""
+        """``(input_ids, doc_lens)`` for ascending local row numbers: read-only views into the decoded
+        record batch (a batch stays in memory while rows of it are in the shuffle window)."""
         out = []
         bidx = np.searchsorted(self.starts, local_rows, side="right") - 1
-        for r, b in zip(local_rows.tolist(), bidx.tolist()):
+        bstart = self.starts[bidx]
+        for r, b, b0 in zip(local_rows.tolist(), bidx.tolist(), bstart.tolist()):
             io, iv, do, dv = self._decode(b)
-            j = r - int(self.starts[b])
-            ids = iv[io[j] : io[j + 1]].copy()
-            dl = dv[do[j] : do[j + 1]].copy()
-            out.append((ids, dl))
+            j = r - b0
+            out.append((iv[io[j] : io[j + 1]], dv[do[j] : do[j + 1]]))
         return out
 
 
@@ -411,7 +411,7 @@ class ShardStream(_Base):
 
     Parameters: ``root`` build output (path or fsspec URI); ``weights`` per-source overrides (dict or
     ``"a=1,b=0"``) merged over the manifest's; ``seed``; ``partitions`` canonical partition count;
-    ``block_rows`` rows per block; ``shuffle_blocks`` shuffle window in blocks; ``shuffle``;
+    ``block_rows`` rows per block (default 128 = the build's record batch size); ``shuffle_blocks`` shuffle window in blocks; ``shuffle``;
     ``epochs`` (None = endless); ``token_budget`` (yield collated micro-batches instead of rows);
     ``rank`` / ``world_size`` (default: torch.distributed, else RANK / WORLD_SIZE env);
     ``follow`` / ``follow_group`` / ``poll_interval`` / ``follow_timeout``; ``verify``; ``cache_dir``.
@@ -424,7 +424,7 @@ class ShardStream(_Base):
         weights: dict[str, float] | str | None = None,
         seed: int = 0,
         partitions: int = 64,
-        block_rows: int = 64,
+        block_rows: int = 128,
         shuffle_blocks: int = 8,
         shuffle: bool = True,
         epochs: int | None = None,
