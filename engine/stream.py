@@ -607,6 +607,8 @@ class ShardStream(_Base):
             parts = self.plan(unit, shards)
             starts = np.array([s.start for s in shards], dtype=np.int64)
             nonempty = sum(1 for p in parts if p)
+            if nonempty == 0 and not self.follow:
+                return  # nothing to read (no rows, or every weight is 0): never spin through empty epochs
             for p in range(cid, self.partitions, ncons):
                 blocks = parts[p]
                 if not blocks:

@@ -316,11 +316,20 @@ def main(argv=None) -> dict[str, Any]:
         if jsonl:
             jsonl.write(json.dumps(rec) + "\n")
             jsonl.flush()
-        if step % args.log_every == 0 or step == args.steps:
+        if step % args.log_every == 0 or step == args.steps or step == start_step + 1:
             dt = time.perf_counter() - t0
-            tps = win_tokens * (world if distributed else 1) / max(dt, 1e-9)
-            src = " ".join(f"{k}={v}" for k, v in sorted(seen_src.items()))
-            log(f"step {step} loss {loss:.4f} lr {rec['lr']:.2e} tok/s {tps:,.0f} tokens {seen_tokens} | {src}")
+            all_src, all_win = dict(seen_src), win_tokens
+            if distributed:  # totals over ranks (every rank reaches this line at the same step)
+                got = [None] * world
+                dist.all_gather_object(got, (seen_src, win_tokens))
+                all_src, all_win = {}, 0
+                for s_, w_ in got:
+                    all_win += w_
+                    for k, v in s_.items():
+                        all_src[k] = all_src.get(k, 0) + v
+            tps = all_win / max(dt, 1e-9)
+            src = " ".join(f"{k}={v}" for k, v in sorted(all_src.items()))
+            log(f"step {step} loss {loss:.4f} lr {rec['lr']:.2e} tok/s {tps:,.0f} tokens {sum(all_src.values())} | {src}")
             t0, win_tokens = time.perf_counter(), 0
         if args.save_every and step % args.save_every == 0 and step < args.steps:
             checkpoint(step)

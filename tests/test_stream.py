@@ -235,3 +235,8 @@ def test_fsspec_memory_uri(tmp_path):
     rows = list(ShardStream(out, epochs=1, partitions=2, block_rows=2, cache_dir=str(tmp_path / "cache")))
     assert len(rows) == 11
     assert list((tmp_path / "cache").iterdir())
+
+
+def test_all_weights_zero_ends(build):
+    out, _ = build
+    assert list(ShardStream(out, weights="a=0,b=0,c=0", seed=1)) == []
