@@ -232,7 +232,8 @@ def main(argv=None) -> dict[str, Any]:
         sched.load_state_dict(st["scheduler"])
         ds.load_state_dict(st["loader"])
         start_step = int(st["step"])
-        seen_src, seen_tokens = dict(st.get("source_tokens", {})), int(st.get("tokens", 0))
+        if rank == 0:  # totals live on rank 0; the others count from zero (logs and checkpoints sum ranks)
+            seen_src, seen_tokens = dict(st.get("source_tokens", {})), int(st.get("tokens", 0))
         log(f"resumed from {ckpt} at step {start_step}")
     loader = StreamLoader(ds, num_workers=args.num_workers, pin_memory=device.type == "cuda")
     it = iter(loader)
@@ -250,9 +251,18 @@ def main(argv=None) -> dict[str, Any]:
 
     def checkpoint(step):
         st = loader_state()
+        tot_src, tot_tokens = dict(seen_src), seen_tokens
+        if distributed:  # consumed-token counters summed over ranks
+            got = [None] * world
+            dist.all_gather_object(got, (seen_src, seen_tokens))
+            tot_src, tot_tokens = {}, 0
+            for s_, t_ in got:
+                tot_tokens += t_
+                for k, v in s_.items():
+                    tot_src[k] = tot_src.get(k, 0) + v
         if rank == 0:
             path = save_checkpoint(args.output, step, model, opt, sched, st,
-                                   {"source_tokens": seen_src, "tokens": seen_tokens, "args": vars(args)}, args.keep)
+                                   {"source_tokens": tot_src, "tokens": tot_tokens, "args": vars(args)}, args.keep)
             log(f"checkpoint {path}")
         if distributed:
             dist.barrier()
