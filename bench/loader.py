@@ -27,7 +27,7 @@ SPECIAL = {"unk": 0, "cls": 1, "sep": 2, "pad": 3, "mask": 4}
 
 
 def synth_build(out: str, sources: int, shards: int, rows: int, seq: int, vocab: int = 50368, seed: int = 0) -> str:
-    """A build output with random packed rows (documents of 50..2000 tokens), written by engine.shards."""
+    """A build output with random packed rows (Zipf token ids, documents of 50..2000 tokens), written by engine.shards."""
     rng = np.random.default_rng(seed)
     schema = shard_schema(vocab, shard_metadata("0" * 64, seq, SPECIAL, "bench"))
     listed = []
@@ -36,7 +36,8 @@ def synth_build(out: str, sources: int, shards: int, rows: int, seq: int, vocab:
             name = f"src{s}"
             rs = []
             for _ in range(rows):
-                ids = rng.integers(5, vocab, seq).astype(np.uint16)
+                # Zipf-distributed ids compress like real token streams (uniform random ones would not)
+                ids = (np.minimum(rng.zipf(1.3, seq), vocab - 6) + 4).astype(np.uint16)
                 lens, left = [], seq
                 while left:
                     n = min(left, int(rng.integers(50, 2000)))

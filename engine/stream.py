@@ -641,6 +641,8 @@ class ShardStream(_Base):
                         for k, rec in zip(range(i, j), reader(ent).rows(rows_sorted[i:j] - ent.start)):
                             got[srt[k]] = (rec, ent.source)
                         i = j
+                    for r in readers.values():  # decoded batches now live only through this window's rows
+                        r._cache.clear()
                     for k, ((ids, dl), src) in enumerate(got):
                         idx = base + first + k
                         pos = Position(unit, p, idx, length, nonempty)
