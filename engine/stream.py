@@ -247,19 +247,29 @@ def collate_packed(rows: list[dict]) -> dict[str, Any]:
     ``num_rows``, ``num_tokens`` and ``positions`` (for the loader state)."""
     import torch
 
-    ids = np.concatenate([r["input_ids"] for r in rows]) if rows else np.zeros(0, np.int64)
-    lens = np.concatenate([r["doc_lens"] for r in rows]).astype(np.int64) if rows else np.zeros(0, np.int64)
+    if rows:
+        ids = np.concatenate([r["input_ids"] for r in rows], dtype=np.int64)
+        lens = np.concatenate([r["doc_lens"] for r in rows], dtype=np.int64)
+    else:
+        ids, lens = np.zeros(0, np.int64), np.zeros(0, np.int64)
     total = int(ids.shape[0])
-    if int(lens.sum()) != total:
-        raise ValueError(f"doc_lens sum to {int(lens.sum())} but the rows hold {total} tokens")
-    cu = np.zeros(lens.shape[0] + 1, dtype=np.int32)
-    np.cumsum(lens, out=cu[1:])
-    pos = np.arange(total, dtype=np.int64) - np.repeat(cu[:-1].astype(np.int64), lens)
+    cu64 = np.zeros(lens.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lens, out=cu64[1:])
+    if int(cu64[-1]) != total:
+        raise ValueError(f"doc_lens sum to {int(cu64[-1])} but the rows hold {total} tokens")
+    cu = cu64.astype(np.int32)
+    # positions restart at each document: ones, with a jump back at every document start, cumsum
+    pos = np.ones(total, dtype=np.int64)
+    if total:
+        pos[cu64[:-1]] = 0
+        pos[cu64[1:-1]] = 1 - lens[:-1]
+        pos[0] = 0
+        np.cumsum(pos, out=pos)
     src: dict[str, int] = {}
     for r in rows:
         src[r["source"]] = src.get(r["source"], 0) + int(r["input_ids"].shape[0])
     return {
-        "input_ids": torch.from_numpy(ids.astype(np.int64)),
+        "input_ids": torch.from_numpy(ids),
         "cu_seqlens": torch.from_numpy(cu),
         "max_seqlen": int(lens.max()) if lens.size else 0,
         "position_ids": torch.from_numpy(pos),

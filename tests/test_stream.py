@@ -240,3 +240,12 @@ def test_fsspec_memory_uri(tmp_path):
 def test_all_weights_zero_ends(build):
     out, _ = build
     assert list(ShardStream(out, weights="a=0,b=0,c=0", seed=1)) == []
+
+
+@pytest.mark.slow
+def test_bench_loader_smoke(capsys):
+    from bench.loader import main
+
+    res = main(["--small", "--json"])
+    assert res["stream_rows_tok_s"] > 0 and res["raw_tok_s"] > 0
+    assert res["stream_rows_tokens"] == sum(res["tokens_per_source"].values())
