@@ -39,7 +39,6 @@ ends once the build is complete and every committed shard was read.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import tempfile
