@@ -8,8 +8,9 @@ phases over worker actors (see docs/ARCHITECTURE.md):
    dedup keys and quarantine records go to ``OUT/_staging`` and ``OUT/quarantine``;
 2. dedup: global "latest version wins", exact dedup and near dedup as hash shuffles
    through files (hashes move, text does not);
-3. pack: per source, runs of units are tokenized, windowed, best-fit packed and written
-   as shards, committed in order (rename into place, then ``build.json``).
+3. tokenize (per unit: surviving documents -> [CLS] .. [SEP] windows) and pack (per source,
+   runs of units are best-fit packed and written as shards, committed in order: rename
+   into place, then ``build.json``).
 
 Every step is recorded under ``OUT/_staging``, so ``--resume`` redoes only unfinished work.
 """
@@ -122,13 +123,12 @@ class Pool:
         total = int(ray.cluster_resources().get("CPU", 1))
         n = workers or max(1, int(total // cpus))
         threads = str(max(1, int(cpus)))
-        cls = ray.remote(Worker).options(
-            num_cpus=cpus,
-            max_restarts=3,
-            max_task_retries=3,
-            runtime_env={"env_vars": {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}},
-        )
-        self.actors = [cls.remote(manifest, out, tok_spec, build_id) for _ in range(n)]
+        # set in the actor process before the tokenizer's thread pool starts (no runtime_env: it would
+        # cost a fresh worker process per actor)
+        env = {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
+        env |= {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}
+        cls = ray.remote(Worker).options(num_cpus=cpus, max_restarts=3, max_task_retries=3)
+        self.actors = [cls.remote(manifest, out, tok_spec, build_id, env) for _ in range(n)]
         ray.get([a.ping.remote() for a in self.actors])
 
     def run(self, tasks: list[tuple[object, str, tuple]], on_done) -> None:
@@ -136,18 +136,28 @@ class Pool:
         import ray
 
         idle = list(self.actors)
-        pending = list(reversed(tasks))
+        pending = [(t, 0) for t in reversed(tasks)]
         inflight: dict = {}
+        attempts, backoff, most = fsio.retry_settings()
         while pending or inflight:
             while idle and pending:
-                key, method, args = pending.pop()
+                task, tries = pending.pop()
                 actor = idle.pop()
-                inflight[getattr(actor, method).remote(*args)] = (key, actor)
+                inflight[getattr(actor, task[1]).remote(*task[2])] = (task, actor, tries)
             done, _ = ray.wait(list(inflight), num_returns=1)
             for ref in done:
-                key, actor = inflight.pop(ref)
+                task, actor, tries = inflight.pop(ref)
                 idle.append(actor)
-                on_done(key, ray.get(ref))
+                try:
+                    res = ray.get(ref)
+                except Exception as e:  # a storage blip outside fsio's own retries: the task is idempotent, run it again
+                    if isinstance(e, fsio.StorageError) or not fsio.is_transient(e) or tries + 1 >= attempts:
+                        raise
+                    log.warning("%s failed with a transient storage error, retry %d", task[1], tries + 1)
+                    time.sleep(min(most, backoff * 2 ** tries))
+                    pending.append((task, tries + 1))
+                    continue
+                on_done(task[0], res)
 
     def shutdown(self) -> None:
         import ray
@@ -226,6 +236,11 @@ class Build:
 
     # -- run ---------------------------------------------------------------------------------------
     def run(self, resume: bool = False, force: bool = False) -> dict:
+        fsio.makedirs(self.out)
+        with OutputLock(self.out):  # before prepare(): --force must never wipe an output another build is writing
+            return self._run(resume, force)
+
+    def _run(self, resume: bool, force: bool) -> dict:
         from engine.tokenizer import load_tokenizer
 
         t_start = time.time()
@@ -237,27 +252,21 @@ class Build:
         tok = load_tokenizer(self.m.tokenizer)
         all_units = [u for s in self.m.sources for u in plan[s.name]]
         bid = ledger.build_id(self.m.fingerprint(), [u.unit_id for u in all_units], tok.sha256)
-        fsio.makedirs(self.out)
-        lock = OutputLock(self.out)
-        lock.acquire()
+        fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
+        where = connect_ray(self.workers)
+        self.progress.say(
+            f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
+            + (" (resuming)" if state == "resume" else "")
+        )
+        pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
         try:
-            fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
-            where = connect_ray(self.workers)
-            self.progress.say(
-                f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
-                + (" (resuming)" if state == "resume" else "")
-            )
-            pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
-            try:
-                markers = self._phase_read(pool, all_units)
-                drop_uris = self._phase_dedup(pool, all_units, markers)
-                groups = self._phase_pack(pool, plan, markers, drop_uris, tok, bid)
-            finally:
-                pool.shutdown()
-            result = self._finish(tok, bid, all_units, markers, groups, t_start)
+            markers = self._phase_read(pool, all_units)
+            drop_uris = self._phase_dedup(pool, all_units, markers)
+            tmarkers = self._phase_tokenize(pool, all_units, drop_uris)
+            groups = self._phase_pack(pool, plan, markers, tmarkers, tok, bid)
         finally:
-            lock.release()
-        return result
+            pool.shutdown()
+        return self._finish(tok, bid, all_units, markers, tmarkers, groups, t_start)
 
     # phase 1
     def _phase_read(self, pool: Pool, units: list[WorkUnit]) -> dict[str, dict]:
@@ -334,7 +343,35 @@ class Build:
         return drop_uris
 
     # phase 3
-    def _phase_pack(self, pool: Pool, plan, markers, drop_uris: list[str], tok, bid: str) -> list[dict]:
+    def _phase_tokenize(self, pool: Pool, units: list[WorkUnit], drop_uris: list[str]) -> dict[str, dict]:
+        t0 = time.time()
+        tmarkers: dict[str, dict] = {}
+        done = {u.rsplit("/", 1)[-1][:-5] for u in fsio.listdir(fsio.join(self.lay.staging, "tokens")) if u.endswith(".json")}
+        todo = []
+        for u in units:
+            if u.unit_id in done:
+                tmarkers[u.unit_id] = fsio.read_json(self.lay.tokens_marker(u.unit_id))
+            else:
+                todo.append((u.unit_id, "tokenize_unit", (u.source, u.unit_id, drop_uris)))
+        tokens = Counter()
+        for m in tmarkers.values():
+            tokens[m["source"]] += m["counts"].get("tokens", 0)
+
+        def on_done(uid: str, m: dict) -> None:
+            tmarkers[uid] = m
+            tokens[m["source"]] += m["counts"].get("tokens", 0)
+            dt = max(1e-6, time.time() - t0)
+            self.progress.tick(
+                lambda: f"tokenize {len(tmarkers)}/{len(units)} units, {sum(tokens.values()):,} tokens "
+                f"({sum(tokens.values()) / dt:,.0f} tok/s) | " + ", ".join(f"{s} {n:,} tok" for s, n in tokens.items()),
+                force=len(tmarkers) == len(units),
+            )
+
+        pool.run(todo, on_done)
+        self.timings["tokenize"] = time.time() - t0
+        return tmarkers
+
+    def _phase_pack(self, pool: Pool, plan, markers, tmarkers, tok, bid: str) -> list[dict]:
         t0 = time.time()
         groups = pack_groups(self.m, plan, markers)
         committed: dict[tuple[str, int], dict] = {}
@@ -352,11 +389,11 @@ class Build:
                     shards.append(sh)
                     shard_no[src] += 1
         waiting: dict[tuple[str, int], dict] = {}
-        tokens = Counter()
-        state = {"n": sum(next_group.values())}
+        state = {"n": sum(next_group.values()), "rows": 0}
 
-        def write_ledger(complete: bool = False) -> None:
-            doc = ledger.build_json(self.m, tok, bid, ledger.aggregate(self.m, list(markers.values()), list(committed.values())), shards, [], complete)
+        def write_ledger() -> None:
+            sources = ledger.aggregate(self.m, list(markers.values()), list(tmarkers.values()), list(committed.values()))
+            doc = ledger.build_json(self.m, tok, bid, sources, shards, [], complete=False)
             fsio.write_json_atomic(fsio.join(self.out, "build.json"), doc)
 
         def commit(src: str, res: dict) -> None:
@@ -368,7 +405,7 @@ class Build:
                 fsio.move(t["path"], final)
                 entries.append({"path": self.lay.rel(final), "source": src, "rows": t["rows"], "tokens": t["tokens"],
                                 "segments": t["segments"], "bytes": t["bytes"], "sha256": t["sha256"]})
-            marker = {k: v for k, v in res.items() if k not in ("temp_shards", "pid")} | {"shards": entries}
+            marker = {k: v for k, v in res.items() if k != "temp_shards"} | {"shards": entries}
             fsio.write_json_atomic(self.lay.group_marker(src, g), marker)
             committed[(src, g)] = marker
             shards.extend(entries)
@@ -378,18 +415,14 @@ class Build:
         def on_done(key, res: dict) -> None:
             src, g = key
             waiting[key] = res
-            tokens[src] += res["counts"].get("tokens", 0)
             state["n"] += 1
+            state["rows"] += sum(t["rows"] for t in res["temp_shards"])
             while (src, next_group[src]) in waiting:
                 commit(src, waiting.pop((src, next_group[src])))
-            dt = max(1e-6, time.time() - t0)
-            self.progress.tick(
-                lambda: f"pack {state['n']}/{len(groups)} groups, {sum(tokens.values()):,} tokens "
-                f"({sum(tokens.values()) / dt:,.0f} tok/s) | " + ", ".join(f"{s} {n:,} tok" for s, n in tokens.items()),
-                force=state["n"] == len(groups),
-            )
+            self.progress.tick(lambda: f"pack {state['n']}/{len(groups)} groups, {state['rows']:,} rows, {len(shards)} shards committed",
+                               force=state["n"] == len(groups))
 
-        todo = [((src, g), "pack_group", (src, g, uids, drop_uris)) for src, g, uids in groups if (src, g) not in committed]
+        todo = [((src, g), "pack_group", (src, g, uids)) for src, g, uids in groups if (src, g) not in committed]
         if len(todo) < len(groups):
             self.progress.say(f"pack: {len(groups) - len(todo)} of {len(groups)} groups already committed")
         pool.run(todo, on_done)
@@ -397,9 +430,10 @@ class Build:
         return [committed[(src, g)] for src, g, _ in groups]
 
     # the end
-    def _finish(self, tok, bid: str, units: list[WorkUnit], markers: dict, groups: list[dict], t_start: float) -> dict:
+    def _finish(self, tok, bid: str, units: list[WorkUnit], markers: dict, tmarkers: dict, groups: list[dict], t_start: float) -> dict:
         unit_markers = [markers[u.unit_id] for u in units]
-        sources = ledger.aggregate(self.m, unit_markers, groups)
+        token_markers = [tmarkers[u.unit_id] for u in units]
+        sources = ledger.aggregate(self.m, unit_markers, token_markers, groups)
         errs = ledger.invariant_errors(sources)
         if errs:
             raise BuildError("ledger does not add up (an engine bug; the build is not marked complete):\n  " + "\n  ".join(errs))
@@ -409,16 +443,18 @@ class Build:
             if m.get("quarantine_file"):
                 quarantine.append({"path": m["quarantine_file"], "source": m["source"],
                                    "counts": {k: v for k, v in m["counts"].items() if not k.startswith("phi:")}})
-        for g in groups:
-            if g.get("quarantine_file"):
-                quarantine.append({"path": g["quarantine_file"], "source": g["source"],
-                                   "counts": {k: g["counts"][k] for k in ("exact_dup", "near_dup", "filtered") if g["counts"].get(k)}})
+        for m in token_markers:
+            if m.get("quarantine_file"):
+                quarantine.append({"path": m["quarantine_file"], "source": m["source"],
+                                   "counts": {k: m["counts"][k] for k in ("exact_dup", "near_dup", "filtered") if m["counts"].get(k)}})
         doc = ledger.build_json(self.m, tok, bid, sources, shards, quarantine, complete=True)
         fsio.write_json_atomic(fsio.join(self.out, "build.json"), doc)
         self.timings["total"] = time.time() - t_start
         stage_seconds: Counter = Counter()
         for m in unit_markers:
             stage_seconds.update(m.get("seconds", {}))
+        for m in token_markers:
+            stage_seconds.update({f"tokenize.{k}": v for k, v in m.get("seconds", {}).items()})
         for g in groups:
             stage_seconds.update({f"pack.{k}": v for k, v in g.get("seconds", {}).items()})
         report = {"build_id": bid, "wall_seconds": self.timings, "worker_seconds": dict(stage_seconds),
@@ -484,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         Build(manifest, manifest.output, args.workers, Progress(not args.quiet), args.keep_staging).run(args.resume, args.force)
         return 0
-    except (ManifestError, BuildError, OutputLocked) as e:
+    except (ManifestError, BuildError, OutputLocked, fsio.StorageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except FileNotFoundError as e:

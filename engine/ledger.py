@@ -23,31 +23,26 @@ def empty_source(weight: float, priority: int) -> dict:
     return d
 
 
-def aggregate(manifest, unit_markers: list[dict], group_markers: list[dict]) -> dict[str, dict]:
-    """Per-source ledger from the phase-1 unit markers and the committed pack-group markers."""
+def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], group_markers: list[dict]) -> dict[str, dict]:
+    """Per-source ledger from the markers: phase 1 (read, reader/stage drops, PHI hits),
+    phase 3a (written, dedup drops, tokens, windows) and the committed pack groups (rows)."""
     out = {s.name: empty_source(s.weight, s.priority) for s in manifest.sources}
     reasons: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     phi: dict[str, Counter] = defaultdict(Counter)
-    for m in unit_markers:
+    rename = {"chars": "chars_written"}
+    for m in [*unit_markers, *token_markers]:
         s = out[m["source"]]
-        s["read"] += m["read"]
-        s["bytes_read"] += m["bytes_read"]
+        s["read"] += m.get("read", 0)
+        s["bytes_read"] += m.get("bytes_read", 0)
         for k, v in m["counts"].items():
             if k.startswith("phi:"):
                 phi[m["source"]][k[4:]] += v
-            elif k in BUCKETS:
-                s[k] += v
+            elif rename.get(k, k) in s:
+                s[rename.get(k, k)] += v
         for b, rs in m.get("reasons", {}).items():
             reasons[m["source"]][b].update(rs)
     for g in group_markers:
-        s = out[g["source"]]
-        c = g["counts"]
-        for k in ("written", "exact_dup", "near_dup", "filtered", "tokens", "segments", "split_documents"):
-            s[k] += c.get(k, 0)
-        s["chars_written"] += c.get("chars", 0)
-        s["rows"] += sum(sh["rows"] for sh in g["shards"])
-        for b, rs in g.get("reasons", {}).items():
-            reasons[g["source"]][b].update(rs)
+        out[g["source"]]["rows"] += sum(sh["rows"] for sh in g["shards"])
     for name, s in out.items():
         s["phi_hits"] = dict(sorted(phi[name].items()))
         s["reasons"] = {b: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for b, c in sorted(reasons[name].items())}

@@ -6,8 +6,9 @@ connectors; the driver calls:
 * :meth:`Worker.process_unit`  phase 1: read -> normalize -> deid -> filter -> staging
   (surviving texts, exact-dedup keys, near-dup band keys, quarantine records, a marker);
 * :meth:`Worker.reduce_supersede` / :meth:`Worker.reduce_exact` phase 2 (global dedup);
-* :meth:`Worker.pack_group` phase 3: surviving documents of a run of units -> tokens ->
-  windows -> best-fit packed rows -> temporary shards.
+* :meth:`Worker.tokenize_unit` phase 3a: a unit's surviving documents -> token windows;
+* :meth:`Worker.pack_group` phase 3b: the windows of a run of units -> best-fit packed
+  rows -> temporary shards.
 
 Every method is idempotent: its outputs are written atomically under deterministic
 names, so a retried or resumed call rewrites the same bytes.  Nothing here logs text.
@@ -32,7 +33,7 @@ from engine.shards import Row, shard_metadata, shard_schema, write_shard
 from engine.stages.base import SourceContext, StageResult
 from kernels.packing import BestFitPacker, windows
 
-_DIGITS = re.compile(r"(?<![A-Za-z-])\d+")
+_DIGITS = re.compile(r"(?<![\w.-])\d+(?!\w)")
 
 
 def reason_key(reason: str) -> str:
@@ -67,6 +68,12 @@ class Layout:
 
     def drops_prefix(self, kind: str) -> str:
         return fsio.join(self.staging, "drops", kind)
+
+    def tokens(self, unit_id: str) -> str:
+        return fsio.join(self.staging, "tokens", f"{unit_id}.arrow")
+
+    def tokens_marker(self, unit_id: str) -> str:
+        return fsio.join(self.staging, "tokens", f"{unit_id}.json")
 
     def group_marker(self, source: str, group: int) -> str:
         return fsio.join(self.staging, "groups", source, f"{group:05d}.json")
@@ -116,7 +123,9 @@ def _docs_table(docs: list[Doc]) -> pa.Table:
 
 
 class Worker:
-    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "") -> None:
+    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "",
+                 env: dict[str, str] | None = None) -> None:
+        os.environ.update(env or {})
         self.manifest = manifest
         self.layout = Layout(out)
         self.build_id = build_id
@@ -186,11 +195,8 @@ class Worker:
         stage_time: Counter = Counter()
 
         docs_uri = lay.docs(unit.source, unit.unit_id)
-        tmp_uri = docs_uri + ".tmp"
-        fs, tmp_path = fsio.fs_and_path(tmp_uri)
-        fsio.makedirs(tmp_uri.rsplit("/", 1)[0])
-        sink = fs.open(tmp_path, "wb")
-        writer = ipc.new_file(sink, DOC_SCHEMA, options=ipc.IpcWriteOptions(compression="zstd"))
+        sink = fsio.AtomicWriter(docs_uri)  # local temp file, put in place with retries by commit()
+        writer = ipc.new_file(sink.file, DOC_SCHEMA, options=ipc.IpcWriteOptions(compression="zstd"))
         kept_docs = 0
         kept_chars = 0
 
@@ -221,27 +227,34 @@ class Worker:
                     near_parts.append(self.near.map(table, ctx))
                     stage_time["near_map"] += time.perf_counter() - ts
 
+        seen_ids: dict[str, int] = {}
+
+        def unique(rec):  # doc ids are unique within a unit: a repeated id gets "#2", "#3", ...
+            n = seen_ids.get(rec.doc_id, 0) + 1
+            seen_ids[rec.doc_id] = n
+            if n > 1:
+                rec.doc_id = f"{rec.doc_id}#{n}"
+            return rec
+
         try:
             for rec in conn.read(unit):
                 if isinstance(rec, Doc):
                     read += 1
-                    buf.append(rec)
+                    buf.append(unique(rec))
                     if len(buf) >= batch_docs:
                         flush()
                 elif isinstance(rec, Drop):
                     read += 1
-                    drops.append(rec)
+                    drops.append(unique(rec))
                 elif isinstance(rec, Tombstone):
                     tombs.append(rec)
             flush()
         except Exception as e:  # a connector bug or a storage failure mid-unit: quarantine the unit, never crash the build
             writer.close()
-            sink.close()
-            fsio.remove(tmp_uri)
+            sink.discard()
             return self._failed_unit(unit, e, read, t0)
         writer.close()
-        sink.close()
-        fsio.move(tmp_uri, docs_uri)
+        sink.commit()
 
         if tombs:
             keys_parts.append(
@@ -309,23 +322,14 @@ class Worker:
         return dedup_exact.reduce_exact(part, key_uris, supersede_uris, out) | {"out": out}
 
     # -- phase 3 -----------------------------------------------------------------------------------
-    def pack_group(self, source: str, group: int, unit_ids: list[str], drop_uris: list[str]) -> dict:
-        """Tokenize, window and pack the surviving documents of ``unit_ids`` into temporary shards."""
-        t0 = time.perf_counter()
-        lay = self.layout
-        m = self.manifest
-        tok = self.tokenizer
-        L = m.max_seq_len
-        schema = shard_schema(tok.vocab_size, shard_metadata(tok.sha256, L, tok.special_ids, self.build_id))
-        units = set(unit_ids)
-
-        # drops of the global steps for these units (first one wins: supersede, exact, near)
-        dropped: dict[str, tuple] = {}
-        drop_rows: list[pa.Table] = []
+    def _unit_drops(self, unit_id: str, drop_uris: list[str]) -> tuple[dict[str, str], pa.Table | None]:
+        """This unit's records in the global drop tables (first one wins: supersede, exact, near)."""
+        dropped: dict[str, str] = {}
+        parts: list[pa.Table] = []
         for uri in drop_uris:
             if not fsio.exists(uri):
                 continue
-            t = dedup_exact.read_parquet(uri, filters=[("unit_id", "in", sorted(units))])
+            t = dedup_exact.read_parquet(uri, filters=[("unit_id", "=", unit_id)])
             if not t.num_rows:
                 continue
             t = t.select([f.name for f in DROP_SCHEMA]).cast(DROP_SCHEMA)
@@ -333,41 +337,28 @@ class Worker:
             t = t.take(pa.array(fresh, pa.int64()))
             for d, b in zip(t.column("doc_id").to_pylist(), t.column("bucket").to_pylist()):
                 dropped[d] = b
-            drop_rows.append(t)
+            parts.append(t)
+        return dropped, (pa.concat_tables(parts).sort_by([("doc_id", "ascending")]) if parts else None)
 
-        packer = BestFitPacker(L, m.resources.pack_buffer)
-        shard_rows: list[Row] = []
-        shard_tokens = 0
-        temp_shards: list[dict] = []
-        stats = Counter()
-        seconds = Counter()
-
-        def emit(rows) -> None:
-            nonlocal shard_tokens
-            for r in rows:
-                ids = np.concatenate(r.seqs)
-                shard_rows.append(Row(ids, [len(s) for s in r.seqs], list(r.ids)))
-                shard_tokens += len(ids)
-                if shard_tokens >= m.shards.target_tokens:
-                    write_current()
-
-        def write_current() -> None:
-            nonlocal shard_rows, shard_tokens
-            if not shard_rows:
-                return
-            ts = time.perf_counter()
-            uri = lay.temp_shard(source, group, len(temp_shards))
-            info = write_shard(uri, shard_rows, source, schema, m.shards.batch_rows)
-            temp_shards.append(info.__dict__)
-            seconds["write"] += time.perf_counter() - ts
-            shard_rows, shard_tokens = [], 0
-
-        cls_id, sep_id = tok.cls_id, tok.sep_id
-        for uid in unit_ids:
-            uri = lay.docs(source, uid)
-            if not fsio.exists(uri):  # a unit whose reader failed as a whole
-                continue
-            fs, path = fsio.fs_and_path(uri)
+    def tokenize_unit(self, source: str, unit_id: str, drop_uris: list[str]) -> dict:
+        """Surviving documents of one unit -> ``[CLS] .. [SEP]`` windows in ``_staging/tokens/<unit>.arrow``."""
+        t0 = time.perf_counter()
+        lay = self.layout
+        tok = self.tokenizer
+        L = self.manifest.max_seq_len
+        dropped, drop_table = self._unit_drops(unit_id, drop_uris)
+        stats: Counter = Counter()
+        reasons: dict[str, Counter] = defaultdict(Counter)
+        seconds: Counter = Counter()
+        id_type = pa.uint16() if tok.vocab_size <= 65536 else pa.uint32()
+        np_type = np.uint16 if id_type == pa.uint16() else np.uint32
+        schema = pa.schema([("doc_id", pa.string()), ("ids", pa.list_(id_type))])
+        out_uri = lay.tokens(unit_id)
+        sink = pa.BufferOutputStream()
+        writer = ipc.new_file(sink, schema, options=ipc.IpcWriteOptions(compression="zstd"))
+        docs_uri = lay.docs(source, unit_id)
+        if fsio.exists(docs_uri):  # absent when the unit's reader failed as a whole
+            fs, path = fsio.fs_and_path(docs_uri)
             with fs.open(path, "rb") as f:
                 reader = ipc.open_file(f)
                 for bi in range(reader.num_record_batches):
@@ -381,37 +372,96 @@ class Worker:
                     encs = tok.tokenizer.encode_batch_fast([texts[i] for i in keep], add_special_tokens=False)
                     seconds["tokenize"] += time.perf_counter() - ts
                     ts = time.perf_counter()
+                    win_ids: list[str] = []
+                    wins: list[np.ndarray] = []
                     for i, enc in zip(keep, encs):
-                        wins = windows(np.asarray(enc.ids, dtype=np.uint32), L, cls_id, sep_id)
-                        stats["written"] += 1
-                        stats["segments"] += len(wins)
-                        stats["split_documents"] += len(wins) > 1
+                        ws = windows(np.asarray(enc.ids, dtype=np.uint32), L, tok.cls_id, tok.sep_id)
+                        stats["split_documents"] += len(ws) > 1
                         stats["chars"] += len(texts[i])
-                        for w in wins:
-                            stats["tokens"] += len(w)
-                            emit(packer.add(w, ids[i]))
+                        win_ids += [ids[i]] * len(ws)
+                        wins += ws
+                    stats["written"] += len(keep)
+                    stats["segments"] += len(wins)
+                    lens = np.fromiter((len(w) for w in wins), dtype=np.int64, count=len(wins))
+                    stats["tokens"] += int(lens.sum())
+                    offsets = np.zeros(len(wins) + 1, dtype=np.int32)
+                    np.cumsum(lens, out=offsets[1:])
+                    flat = pa.array(np.concatenate(wins).astype(np_type), id_type)
+                    writer.write_batch(pa.record_batch([pa.array(win_ids, pa.string()), pa.ListArray.from_arrays(pa.array(offsets), flat)], schema=schema))
+                    seconds["window"] += time.perf_counter() - ts
+        writer.close()
+        fsio.write_bytes_atomic(out_uri, sink.getvalue().to_pybytes())
+        qfile = None
+        if drop_table is not None:
+            qfile = lay.quarantine(source, f"dedup-{unit_id}")
+            dedup_exact.write_parquet(qfile, drop_table)
+            for b, r in zip(drop_table.column("bucket").to_pylist(), drop_table.column("reason").to_pylist()):
+                stats[b] += 1
+                reasons[b][reason_key(r)] += 1
+        seconds["total"] = time.perf_counter() - t0
+        marker = {
+            "unit_id": unit_id,
+            "source": source,
+            "counts": {k: int(v) for k, v in stats.items()},
+            "reasons": {b: dict(c) for b, c in reasons.items()},
+            "quarantine_file": lay.rel(qfile) if qfile else None,
+            "seconds": {k: round(v, 4) for k, v in seconds.items()},
+        }
+        fsio.write_json_atomic(lay.tokens_marker(unit_id), marker)
+        return marker
+
+    def pack_group(self, source: str, group: int, unit_ids: list[str]) -> dict:
+        """Best-fit pack the windows of a run of units into temporary shards of ~``shards.target_tokens``."""
+        t0 = time.perf_counter()
+        lay = self.layout
+        m = self.manifest
+        tok = self.tokenizer
+        schema = shard_schema(tok.vocab_size, shard_metadata(tok.sha256, m.max_seq_len, tok.special_ids, self.build_id))
+        packer = BestFitPacker(m.max_seq_len, m.resources.pack_buffer)
+        shard_rows: list[Row] = []
+        shard_tokens = 0
+        temp_shards: list[dict] = []
+        seconds: Counter = Counter()
+
+        def write_current() -> None:
+            nonlocal shard_rows, shard_tokens
+            if not shard_rows:
+                return
+            ts = time.perf_counter()
+            info = write_shard(lay.temp_shard(source, group, len(temp_shards)), shard_rows, source, schema, m.shards.batch_rows)
+            temp_shards.append(info.__dict__)
+            seconds["write"] += time.perf_counter() - ts
+            shard_rows, shard_tokens = [], 0
+
+        def emit(rows) -> None:
+            nonlocal shard_tokens
+            for r in rows:
+                ids = np.concatenate(r.seqs)
+                shard_rows.append(Row(ids, [len(x) for x in r.seqs], list(r.ids)))
+                shard_tokens += len(ids)
+                if shard_tokens >= m.shards.target_tokens:
+                    write_current()
+
+        for uid in unit_ids:
+            fs, path = fsio.fs_and_path(lay.tokens(uid))
+            with fs.open(path, "rb") as f:
+                reader = ipc.open_file(f)
+                for bi in range(reader.num_record_batches):
+                    batch = reader.get_batch(bi)
+                    ts = time.perf_counter()
+                    col = batch.column("ids")
+                    flat = col.values.to_numpy()
+                    offs = col.offsets.to_numpy()
+                    for j, did in enumerate(batch.column("doc_id").to_pylist()):
+                        emit(packer.add(flat[offs[j]:offs[j + 1]], did))
                     seconds["pack"] += time.perf_counter() - ts
         emit(packer.flush())
         write_current()
-
-        qfile = None
-        reasons: dict[str, Counter] = defaultdict(Counter)
-        if drop_rows:
-            dt = pa.concat_tables(drop_rows).sort_by([("doc_id", "ascending")])
-            qfile = lay.quarantine(source, f"dedup-{group:05d}")
-            dedup_exact.write_parquet(qfile, dt)
-            for b, r in zip(dt.column("bucket").to_pylist(), dt.column("reason").to_pylist()):
-                stats[b] += 1
-                reasons[b][reason_key(r)] += 1
         seconds["total"] = time.perf_counter() - t0
         return {
             "source": source,
             "group": group,
             "units": list(unit_ids),
             "temp_shards": temp_shards,
-            "counts": {k: int(v) for k, v in stats.items()},
-            "reasons": {b: dict(c) for b, c in reasons.items()},
-            "quarantine_file": lay.rel(qfile) if qfile else None,
             "seconds": {k: round(v, 4) for k, v in seconds.items()},
-            "pid": os.getpid(),
         }

@@ -51,11 +51,15 @@ def test_ray_job_submit_builds_demo(tmp_path):
             time.sleep(2)
         else:
             pytest.fail("ray head did not come up")
-        r = subprocess.run(
-            [ray_bin, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", ".", "--",
-             "python", "-m", "engine.build", "--manifest", "demo.yaml", "--output", str(out)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
-        )
+        for _ in range(30):  # the dashboard answers before its job agent is up
+            r = subprocess.run(
+                [ray_bin, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", ".", "--",
+                 "python", "-m", "engine.build", "--manifest", "demo.yaml", "--output", str(out)],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
+            )
+            if "No available agent" not in r.stdout + r.stderr:
+                break
+            time.sleep(5)
         assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
         assert "succeeded" in r.stdout.lower()
         assert "cluster" in r.stdout  # the job joined the running cluster instead of starting its own

@@ -18,9 +18,15 @@ from engine.stages.base import SourceContext, Stage, StageResult
 _SAMPLE = 16384
 
 
+_NOT_ASCII_LETTER = bytes(c for c in range(128) if not chr(c).isalpha())
+
+
 def _alpha_share(text: str) -> float:
-    """Share of letters in the text (the first 16k characters stand for a longer one)."""
+    """Share of letters (any script) in the text; the first 16k characters stand for a longer one."""
     t = text[:_SAMPLE]
+    if t.isascii():
+        b = t.encode("ascii")
+        return len(b.translate(None, _NOT_ASCII_LETTER)) / max(1, len(b))
     return sum(map(str.isalpha, t)) / max(1, len(t))
 
 

@@ -1,9 +1,10 @@
 """Normalize: Unicode form, whitespace, and the source's placeholder policy.
 
 * Unicode NFC (or NFKC / none, from ``normalize.unicode_form``).
-* Line endings to ``\\n``; tabs and runs of spaces inside a line to one space; trailing
-  spaces removed; three or more newlines collapsed to two (keeps paragraph breaks, which
-  clinical section headers rely on); leading/trailing whitespace stripped.
+* Line endings to ``\\n``; control characters removed; inside each line any run of
+  whitespace (tabs, NBSP, Unicode spaces) becomes one space and the line's ends are
+  stripped (indentation is not kept); three or more newlines collapse to two (paragraph
+  breaks, which clinical section headers rely on, stay); the text is stripped.
 * Placeholders: the connector declares its source's own de-identification placeholder
   (MIMIC-III ``[**Name**]``, MIMIC-IV ``___``); ``placeholder: replace`` maps each to one
   token (``normalize.placeholder_token``, default ``[PHI]``) so the model sees one
@@ -18,21 +19,21 @@ import pyarrow as pa
 
 from engine.stages.base import SourceContext, Stage, StageResult
 
-_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_TRAIL = re.compile(r" +\n")
 _BLANKS = re.compile(r"\n{3,}")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def normalize_text(text: str, form: str = "NFC", placeholder: re.Pattern | None = None, token: str = "[PHI]") -> str:
-    if form != "none":
+    if form != "none" and not text.isascii():
         text = unicodedata.normalize(form, text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CTRL.sub("", text)
-    text = _SPACES.sub(" ", text)
-    text = _TRAIL.sub("\n", text)
-    text = _BLANKS.sub("\n\n", text)
+    if _CTRL.search(text):
+        text = _CTRL.sub("", text)
+    # per line: any run of whitespace (tabs, NBSP, Unicode spaces) -> one space, ends stripped
+    text = "\n".join([" ".join(line.split()) for line in text.split("\n")])
+    if "\n\n\n" in text:
+        text = _BLANKS.sub("\n\n", text)
     if placeholder is not None:
         text = placeholder.sub(token, text)
     return text.strip()
