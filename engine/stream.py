@@ -465,7 +465,7 @@ class ShardStream(_Base):
         self.follow_timeout = follow_timeout
         self.verify = verify
         self.cache_dir = cache_dir
-        self.build = read_build(self.root)
+        self.build = self._wait_for_build() if follow else read_build(self.root)
         if not self.build.get("complete", False) and not follow:
             raise BuildIncompleteError(f"{self.root}: build.json says the build is not complete; use follow=True")
         base = manifest_weights(self.build)
@@ -478,6 +478,17 @@ class ShardStream(_Base):
         self.weights = {**base, **{k: float(v) for k, v in over.items()}}
         self.tokenizer_sha = (self.build.get("tokenizer") or {}).get("sha256")
         self.progress = Progress()
+
+    def _wait_for_build(self) -> dict:
+        """Follow mode may start before the build wrote its first build.json: wait for it."""
+        t0 = time.monotonic()
+        while True:
+            try:
+                return read_build(self.root)
+            except FileNotFoundError:
+                if self.follow_timeout is not None and time.monotonic() - t0 > self.follow_timeout:
+                    raise
+                time.sleep(self.poll_interval)
 
     # ------------------------------------------------------------------ config / state
     def config(self) -> dict:

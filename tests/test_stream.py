@@ -211,10 +211,10 @@ def test_follow_mode_picks_up_new_shards(tmp_path):
     out = str(tmp_path / "out")
     b = write_build(out, {"a": (3, 5), "b": (3, 5)})
     ref = collections.Counter(row_key(r) for r in ShardStream(out, epochs=1, partitions=4, block_rows=2))
-    set_shards(out, b, 1, complete=False)
+    (tmp_path / "out" / "build.json").unlink()  # the stream may start before the build wrote build.json
 
     def grow():
-        for n in (2, 4, 5):
+        for n in (1, 2, 4, 5):
             time.sleep(0.15)
             set_shards(out, b, n, complete=False)
         time.sleep(0.15)
