@@ -71,3 +71,19 @@ def test_cli_help(capsys):
     text = capsys.readouterr().out
     for flag in ("--shards", "--model-config", "--init-from", "--resume", "--grad-accum", "--token-budget", "--weights"):
         assert flag in text
+
+
+def test_model_config_file_and_init_from_phase2(learn_build, tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({**train.TINY, "hidden_size": 32, "intermediate_size": 64}))
+    args = common(learn_build, tmp_path / "p1", 2)
+    args[args.index("tiny")] = str(cfg)
+    train.main(args)
+    ck = tmp_path / "p1" / "ckpt-000002"
+    assert ck.exists()
+    # phase 2: weights from the checkpoint, fresh optimizer and loader, clinical source only
+    args2 = common(learn_build, tmp_path / "p2", 3, "--weights", "pub=0", "--num-workers", "1")
+    i = args2.index("--model-config")
+    args2[i : i + 2] = ["--init-from", str(ck)]
+    res = train.main(args2)
+    assert res["step"] == 3 and set(res["source_tokens"]) == {"clin"}
