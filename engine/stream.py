@@ -478,6 +478,7 @@ class ShardStream(_Base):
         self.weights = {**base, **{k: float(v) for k, v in over.items()}}
         self.tokenizer_sha = (self.build.get("tokenizer") or {}).get("sha256")
         self.progress = Progress()
+        self.worker_shift = 0  # set by StreamLoader on resume so dataloader round-robin continues in phase
 
     def _wait_for_build(self) -> dict:
         """Follow mode may start before the build wrote its first build.json: wait for it."""
@@ -542,7 +543,7 @@ class ShardStream(_Base):
 
             info = get_worker_info()
             if info is not None:
-                wid, nw = info.id, info.num_workers
+                wid, nw = (info.id + self.worker_shift) % info.num_workers, info.num_workers
         except Exception:
             pass
         return rank * nw + wid, world * nw
@@ -697,6 +698,7 @@ class StreamLoader:
         from torch.utils.data import DataLoader
 
         self.dataset = dataset
+        self.num_workers = num_workers
         kw: dict[str, Any] = {"batch_size": None, "num_workers": num_workers, "pin_memory": pin_memory}
         if num_workers > 0:
             kw["prefetch_factor"] = prefetch_factor
@@ -705,16 +707,26 @@ class StreamLoader:
         self.loader = DataLoader(dataset, **kw)
 
     def __iter__(self):
+        self._count = 0
         for item in self.loader:
             if isinstance(item, dict):
                 if "positions" in item:
                     self.dataset.observe(item["positions"])
                 elif "position" in item:
                     self.dataset.observe([item["position"]])
+            self._count += 1
             yield item
 
     def state_dict(self) -> dict:
-        return self.dataset.state_dict()
+        """The dataset state plus which worker the DataLoader's round-robin serves next: resuming with
+        the same worker count then replays the uninterrupted batch order exactly (with another count,
+        every partition still resumes at its exact next row)."""
+        st = self.dataset.state_dict()
+        nw = self.num_workers
+        st["workers"] = {"num_workers": nw, "next": (self.dataset.worker_shift + getattr(self, "_count", 0)) % max(nw, 1)}
+        return st
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         self.dataset.load_state_dict(state, strict)
+        w = state.get("workers") or {}
+        self.dataset.worker_shift = int(w.get("next", 0)) if w.get("num_workers") == self.num_workers else 0

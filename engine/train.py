@@ -225,24 +225,26 @@ def main(argv=None) -> dict[str, Any]:
     ds = ShardStream(args.shards, weights=args.weights, seed=args.seed, partitions=args.partitions,
                      block_rows=args.block_rows, shuffle_blocks=args.shuffle_blocks, token_budget=args.token_budget,
                      follow=args.follow)
-    start_step, seen_src, seen_tokens = 0, {}, 0
+    start_step, seen_src, seen_tokens, loader_ckpt = 0, {}, 0, None
     if ckpt:
         st = torch.load(os.path.join(ckpt, "trainer_state.pt"), map_location="cpu", weights_only=False)
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
-        ds.load_state_dict(st["loader"])
+        loader_ckpt = st["loader"]
         start_step = int(st["step"])
         if rank == 0:  # totals live on rank 0; the others count from zero (logs and checkpoints sum ranks)
             seen_src, seen_tokens = dict(st.get("source_tokens", {})), int(st.get("tokens", 0))
         log(f"resumed from {ckpt} at step {start_step}")
     loader = StreamLoader(ds, num_workers=args.num_workers, pin_memory=device.type == "cuda")
+    if loader_ckpt is not None:
+        loader.load_state_dict(loader_ckpt)
     it = iter(loader)
     special = sorted(set(int(v) for v in sp.values()))
     use_bf16 = device.type == "cuda" and not args.no_bf16
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     def loader_state() -> dict:
-        st = ds.state_dict()
+        st = loader.state_dict()
         if distributed:
             states = [None] * world
             dist.all_gather_object(states, st)

@@ -28,12 +28,12 @@ def common(out, output, steps, *extra):
 
 
 def test_resumed_run_matches_uninterrupted(learn_build, tmp_path):
-    full = train.main(common(learn_build, tmp_path / "a", 8, "--grad-accum", "2"))["history"]
+    full = train.main(common(learn_build, tmp_path / "a", 8, "--grad-accum", "2", "--num-workers", "2"))["history"]
     assert [h["step"] for h in full] == list(range(1, 9))
-    part = train.main(common(learn_build, tmp_path / "b", 8, "--grad-accum", "2", "--stop-after", "4"))["history"]
+    part = train.main(common(learn_build, tmp_path / "b", 8, "--grad-accum", "2", "--num-workers", "2", "--stop-after", "4"))["history"]
     assert [h["step"] for h in part] == [1, 2, 3, 4]
     assert (tmp_path / "b" / "ckpt-000004" / "trainer_state.pt").exists()
-    rest = train.main(common(learn_build, tmp_path / "b", 8, "--grad-accum", "2", "--resume"))["history"]
+    rest = train.main(common(learn_build, tmp_path / "b", 8, "--grad-accum", "2", "--num-workers", "2", "--resume"))["history"]
     assert [h["step"] for h in rest] == [5, 6, 7, 8]
     for a, b in zip(full, part + rest):
         assert a["rows_sha1"] == b["rows_sha1"]  # same rows, same order
