@@ -105,7 +105,7 @@ class TextFilesConnector(Connector):
             try:
                 for name, data in iter_members(unit.path, wanted):
                     seen.add(name)
-                    yield self._doc(name, data, f"{unit.path}::{name}")
+                    yield from self.records_for(name, data, f"{unit.path}::{name}")
             except Exception as e:
                 for name in unit.members:
                     if name not in seen:
@@ -122,7 +122,12 @@ class TextFilesConnector(Connector):
             except Exception as e:
                 yield Drop(self.doc_id(rel), "quarantined", safe_reason(e, "unreadable file"), uri)
                 continue
-            yield self._doc(rel, data, uri)
+            yield from self.records_for(rel, data, uri)
+
+    def records_for(self, name: str, data: bytes | Exception, location: str) -> Iterator[Record]:
+        """Records of one file or member; one document per file by default.  Subclasses whose
+        files hold several documents (MedQuAD QA pairs, one JSON study) override this."""
+        yield self._doc(name, data, location)
 
     def _doc(self, name: str, data: bytes | Exception, location: str) -> Record:
         did = self.doc_id(name)

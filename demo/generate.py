@@ -5,7 +5,7 @@
 Three sources in real formats, a few hundred documents:
 
 * ``mimic_notes.csv.gz``: MIMIC-III ``NOTEEVENTS``-style CSV (upper-case header, multi-line
-  quoted TEXT, ``[**...**]`` placeholders, some ISERROR=1 rows, some exact duplicate notes,
+  quoted TEXT, ``[**...**]`` placeholders, some ISERROR=1 rows, exact and near-duplicate notes,
   one ragged row, one empty note, a few notes with leaked surrogate identifiers for the
   de-id check to catch).
 * ``pubmed_abstracts.jsonl``: PubMed-style abstracts (pmid, title, abstract) with structured
@@ -128,6 +128,10 @@ def main() -> None:
         notes.append((cat, text))
     for i in range(12):  # the same note stored twice (exact duplicates)
         notes.append(notes[r.randrange(60)])
+    for i in range(6):  # templated near-duplicates: the same note with one dose changed
+        cat, text = notes[r.randrange(60)]
+        if cat == "Discharge summary" and "mg" in text:
+            notes.append((cat, text.replace(" mg", " mcg", 1)))
     notes.append(("Nursing", ""))  # empty note
     for cat, text in notes:
         row_id += 1

@@ -126,14 +126,12 @@ class Pool:
             log.warning("%d workers x %.2f CPUs > %.1f CPUs in the cluster: %.2f CPUs each", n, cpus, total, total / n)
             cpus = total / n
         threads = str(max(1, int(cpus)))
-        cls = ray.remote(Worker).options(
-            num_cpus=cpus,
-            max_restarts=3,
-            max_task_retries=3,
-            runtime_env={"env_vars": {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
-                         | {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}},
-        )
-        self.actors = [cls.remote(manifest, out, tok_spec, build_id) for _ in range(n)]
+        # set in the actor process before the tokenizer's thread pool starts (no runtime_env: it would
+        # cost a fresh worker process per actor)
+        env = {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
+        env |= {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}
+        cls = ray.remote(Worker).options(num_cpus=cpus, max_restarts=3, max_task_retries=3)
+        self.actors = [cls.remote(manifest, out, tok_spec, build_id, env) for _ in range(n)]
         ray.get([a.ping.remote() for a in self.actors])
 
     def run(self, tasks: list[tuple[object, str, tuple]], on_done) -> None:
@@ -245,7 +243,7 @@ class Build:
     def run(self, resume: bool = False, force: bool = False) -> dict:
         fsio.makedirs(self.out)
         with OutputLock(self.out):  # before prepare(): --force must never wipe an output another build is writing
-            return self._run(resume, force)  # (the lock _run takes re-enters this one)
+            return self._run(resume, force)
 
     def _run(self, resume: bool, force: bool) -> dict:
         from engine.tokenizer import load_tokenizer
@@ -259,28 +257,21 @@ class Build:
         tok = load_tokenizer(self.m.tokenizer)
         all_units = [u for s in self.m.sources for u in plan[s.name]]
         bid = ledger.build_id(self.m.fingerprint(), [u.unit_id for u in all_units], tok.sha256)
-        fsio.makedirs(self.out)
-        lock = OutputLock(self.out)
-        lock.acquire()
+        fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
+        where = connect_ray(self.workers)
+        self.progress.say(
+            f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
+            + (" (resuming)" if state == "resume" else "")
+        )
+        pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
         try:
-            fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
-            where = connect_ray(self.workers)
-            self.progress.say(
-                f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
-                + (" (resuming)" if state == "resume" else "")
-            )
-            pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
-            try:
-                markers = self._phase_read(pool, all_units)
-                drop_uris = self._phase_dedup(pool, all_units, markers)
-                tmarkers = self._phase_tokenize(pool, all_units, drop_uris)
-                groups = self._phase_pack(pool, plan, markers, tmarkers, tok, bid)
-            finally:
-                pool.shutdown()
-            result = self._finish(tok, bid, all_units, markers, tmarkers, groups, t_start)
+            markers = self._phase_read(pool, all_units)
+            drop_uris = self._phase_dedup(pool, all_units, markers)
+            tmarkers = self._phase_tokenize(pool, all_units, drop_uris)
+            groups = self._phase_pack(pool, plan, markers, tmarkers, tok, bid)
         finally:
-            lock.release()
-        return result
+            pool.shutdown()
+        return self._finish(tok, bid, all_units, markers, tmarkers, groups, t_start)
 
     # phase 1
     def _phase_read(self, pool: Pool, units: list[WorkUnit]) -> dict[str, dict]:

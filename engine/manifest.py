@@ -56,8 +56,22 @@ class DeidConfig(_Model):
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     #: spaCy pipeline: an installed package name (e.g. en_core_web_lg) or a path; None = offline blank pipeline
     nlp_model: str | None = None
-    #: entity types to check (None = all the engine knows)
+    #: entity types to check (None = all the engine knows: see engine.deid.patterns.ENTITIES)
     entities: list[str] | None = None
+    #: pre-screen before presidio: "doc" (documents with no candidate skip presidio) or "off"
+    prescreen: Literal["doc", "off"] = "doc"
+    #: entity types taken from the spaCy NER when ``nlp_model`` has one (spaCy DATE/GPE are mostly not PHI in notes)
+    ner_entities: list[str] = Field(default_factory=lambda: ["PERSON"])
+
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, v: list[str] | None) -> list[str] | None:
+        from engine.deid.patterns import ENTITIES  # plain regexes: cheap
+
+        bad = [e for e in v or () if e not in ENTITIES]
+        if bad:
+            raise ValueError(f"unknown entity types {bad}; known: {', '.join(ENTITIES)}")
+        return v
 
 
 class NormalizeConfig(_Model):

@@ -33,7 +33,7 @@ from engine.shards import Row, shard_metadata, shard_schema, write_shard
 from engine.stages.base import SourceContext, StageResult
 from kernels.packing import BestFitPacker, windows
 
-_DIGITS = re.compile(r"(?<![A-Za-z-])\d+")
+_DIGITS = re.compile(r"(?<![\w.-])\d+(?!\w)")
 
 
 def reason_key(reason: str) -> str:
@@ -123,7 +123,9 @@ def _docs_table(docs: list[Doc]) -> pa.Table:
 
 
 class Worker:
-    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "") -> None:
+    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "",
+                 env: dict[str, str] | None = None) -> None:
+        os.environ.update(env or {})
         self.manifest = manifest
         self.layout = Layout(out)
         self.build_id = build_id
@@ -225,16 +227,25 @@ class Worker:
                     near_parts.append(self.near.map(table, ctx))
                     stage_time["near_map"] += time.perf_counter() - ts
 
+        seen_ids: dict[str, int] = {}
+
+        def unique(rec):  # doc ids are unique within a unit: a repeated id gets "#2", "#3", ...
+            n = seen_ids.get(rec.doc_id, 0) + 1
+            seen_ids[rec.doc_id] = n
+            if n > 1:
+                rec.doc_id = f"{rec.doc_id}#{n}"
+            return rec
+
         try:
             for rec in conn.read(unit):
                 if isinstance(rec, Doc):
                     read += 1
-                    buf.append(rec)
+                    buf.append(unique(rec))
                     if len(buf) >= batch_docs:
                         flush()
                 elif isinstance(rec, Drop):
                     read += 1
-                    drops.append(rec)
+                    drops.append(unique(rec))
                 elif isinstance(rec, Tombstone):
                     tombs.append(rec)
             flush()

@@ -39,7 +39,10 @@ def test_demo_ledger_and_audit(demo_build):
     assert s["mimic_notes"]["quarantined"] == 1 and "ragged CSV row" in " ".join(s["mimic_notes"]["reasons"]["quarantined"])
     assert s["mimic_notes"]["filtered"] >= 2  # ISERROR rows + the empty note
     assert s["pubmed"]["quarantined"] == 2 and s["case_reports"]["quarantined"] == 1
-    assert s["mimic_notes"]["exact_dup"] >= 10 and s["pubmed"]["exact_dup"] >= 8
+    assert s["mimic_notes"]["exact_dup"] >= 8 and s["pubmed"]["exact_dup"] >= 8
+    assert s["mimic_notes"]["near_dup"] >= 1  # the note whose dose changed
+    assert s["mimic_notes"]["deid_rejected"] >= 10 and s["mimic_notes"]["phi_hits"]["PHONE_NUMBER"] >= 10
+    assert s["pubmed"]["deid_rejected"] == 0 and not s["pubmed"]["phi_hits"]  # deid: skip
     res = audit.audit(str(demo_build))
     assert res["ok"], res["errors"]
     assert set(res["sources"]["pubmed"]) == {"read", "written", "exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined", "tokens", "rows"}
@@ -225,3 +228,47 @@ def test_cli_build_inspect_audit(tmp_path):
     r = run_cli("engine.inspect", str(out), "--decode", "--limit", "2", "--source", "pubmed")
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(rows) == 2 and rows[0]["source"] == "pubmed" and len(rows[0]["texts"]) == len(rows[0]["doc_ids"])
+
+
+def _planted_phi() -> list[str]:
+    """Surrogate identifiers demo/generate.py leaked into some notes."""
+    import csv
+    import gzip
+    import io
+    import re
+
+    text = gzip.decompress((ROOT / "demo" / "data" / "mimic_notes.csv.gz").read_bytes()).decode()
+    vals = []
+    for row in csv.reader(io.StringIO(text)):
+        t = row[-1] if row else ""
+        vals += re.findall(r"Dictated by: Dr\. ([A-Z][a-z]+ [A-Z][a-z]+)", t)
+        vals += re.findall(r"Patient phone: (\(617\) \d{3}-\d{4})", t)
+        vals += re.findall(r"MRN: (\d{7})", t)
+    assert len(vals) >= 30
+    return sorted(set(vals))
+
+
+def test_redact_policy_leaves_no_planted_phi_in_shards_or_logs(tmp_path):
+    """mimic_notes with deid: redact through the CLI: shards, ledger and logs hold none of the planted values."""
+    import yaml
+
+    m = yaml.safe_load((ROOT / "manifests" / "demo.yaml").read_text())
+    m["sources"] = [s for s in m["sources"] if s["name"] == "mimic_notes"]
+    m["sources"][0]["deid"] = "redact"
+    m["sources"][0]["uri"] = str(ROOT / "demo" / "data" / "mimic_notes.csv.gz")
+    m["tokenizer"] = str(ROOT / "demo" / "tokenizer.json")
+    m["output"] = str(tmp_path / "out")
+    mp = tmp_path / "redact.yaml"
+    mp.write_text(yaml.safe_dump(m))
+    r = run_cli("engine.build", "--manifest", str(mp))
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads((tmp_path / "out" / "build.json").read_text())
+    s = doc["sources"]["mimic_notes"]
+    assert s["deid_rejected"] == 0 and s["phi_hits"]["PERSON"] >= 10  # redacted, not rejected
+    rows = run_cli("engine.inspect", str(tmp_path / "out"), "--decode", "--limit", "0").stdout
+    assert "[PHONE]" in rows or "[NAME]" in rows
+    planted = _planted_phi()
+    logs = r.stdout + r.stderr + (tmp_path / "out" / "build.json").read_text() + (tmp_path / "out" / "report" / "summary.txt").read_text()
+    for v in planted:
+        assert v not in rows, "planted value left in a shard"
+        assert v not in logs, "planted value in a log or the ledger"

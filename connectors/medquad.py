@@ -1,0 +1,60 @@
+"""MedQuAD (``connector: medquad``): NIH question-answer pairs, one XML file per document.
+
+Verified format (abachaa/MedQuAD readme.txt and files such as ``1_CancerGov_QA/0000001_1.xml``,
+search corpus ``code``): 12 collection folders (``1_CancerGov_QA`` ... ``12_MPlusHerbsSupplements_QA``);
+each file ``<Document id=".." source=".." url=".."><Focus>..</Focus><FocusAnnotations>..
+</FocusAnnotations><QAPairs><QAPair pid="1"><Question qid=".." qtype="..">..</Question>
+<Answer>..</Answer></QAPair>...</QAPairs></Document>``.  "We removed the answers from 3
+subsets to respect the MedlinePlus copyright" (A.D.A.M. encyclopedia, MedlinePlus drugs,
+herbs and supplements): those QA pairs have empty ``<Answer/>`` and are counted as
+``filtered`` (source rule), not read as documents.
+
+One document per QA pair: question, blank line, answer.  Id ``<collection>/<file stem>#<pid>``
+(document ids alone repeat across collections).  meta: focus, qtype, collection source.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from connectors._fixed import FixedOptions
+from connectors._xmlutil import flat_text, iter_local, local, parse_xml
+from connectors.base import Drop, Record, safe_reason
+from connectors.registry import register
+from connectors.text_files import TextFilesConnector
+
+
+@register("medquad")
+class MedquadConnector(FixedOptions, TextFilesConnector):
+    placeholder = None
+    language = "en"
+    defaults = {"pattern": "*.xml"}
+
+    def records_for(self, name: str, data, location: str) -> Iterator[Record]:
+        stem = os.path.splitext(name)[0]
+        if isinstance(data, Exception):
+            yield Drop(self.doc_id(stem), "quarantined", safe_reason(data, "unreadable file"), location)
+            return
+        try:
+            root = parse_xml(data)
+        except Exception as e:
+            yield Drop(self.doc_id(stem), "quarantined", safe_reason(e, "malformed MedQuAD XML"), location)
+            return
+        focus = flat_text(next((c for c in root if local(c.tag) == "Focus"), None)) or None
+        src = root.get("source")
+        pairs = list(iter_local(root, "QAPair"))
+        if not pairs:
+            yield Drop(self.doc_id(stem), "filtered", "source rule: document has no QA pairs", location)
+            return
+        for i, qa in enumerate(pairs, 1):
+            pid = qa.get("pid") or str(i)
+            did = self.doc_id(f"{stem}#{pid}")
+            q_el = next((c for c in qa if local(c.tag) == "Question"), None)
+            a_el = next((c for c in qa if local(c.tag) == "Answer"), None)
+            # answers keep their line structure (lists, paragraphs); only the ends are trimmed
+            q, a = flat_text(q_el), ("".join(a_el.itertext()).strip() if a_el is not None else "")
+            if not a:
+                yield Drop(did, "filtered", "source rule: empty answer (removed upstream for copyright)", f"{location}#pid={pid}")
+                continue
+            yield self.checked(did, f"{q}\n\n{a}" if q else a, f"{location}#pid={pid}",
+                               focus=focus, qtype=q_el.get("qtype") if q_el is not None else None, collection=src)

@@ -1,0 +1,140 @@
+"""PubMed / MEDLINE XML connector: fixture layout, latest-version ranks, DeleteCitation, bad input."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from connectors.medline import PubmedConnector, file_rank
+from engine.manifest import SourceConfig
+from engine.records import Doc, Drop, Tombstone
+
+FIX = Path(__file__).parent / "fixtures" / "all20" / "pubmed"
+HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" "x.dtd">\n<PubmedArticleSet>\n'
+
+
+def read_all(uri) -> list:
+    c = PubmedConnector(SourceConfig(name="pubmed", connector="pubmed", uri=uri))
+    return [r for u in c.discover() for r in c.read(u)]
+
+
+def art(pmid: int, title: str = "A title about sepsis outcomes", abstract: str | None = "<AbstractText>Some abstract text here.</AbstractText>", version: int = 1) -> str:
+    ab = f"<Abstract>{abstract}</Abstract>" if abstract is not None else ""
+    return (f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="{version}">{pmid}</PMID>'
+            f"<Article><ArticleTitle>{title}</ArticleTitle>{ab}<Language>eng</Language></Article></MedlineCitation>"
+            f"<PubmedData/></PubmedArticle>\n")
+
+
+def write_gz(path: Path, body: str) -> Path:
+    path.write_bytes(gzip.compress((HEAD + body + "</PubmedArticleSet>\n").encode(), mtime=0))
+    return path
+
+
+def docs(recs):
+    return [r for r in recs if isinstance(r, Doc)]
+
+
+def drops(recs):
+    return [r for r in recs if isinstance(r, Drop)]
+
+
+def test_fixture_baseline_and_update():
+    recs = read_all([str(FIX / "baseline/pubmed*.xml.gz"), str(FIX / "updatefiles/pubmed*.xml.gz")])
+    ds = docs(recs)
+    assert [d.doc_id.split("@")[0] for d in ds] == ["pubmed:31000001.1", "pubmed:31000002.1", "pubmed:31000003.1", "pubmed:31000004.1", "pubmed:31000004.1", "pubmed:31000005.1"]
+    assert all(d.key == d.doc_id.split("@")[0].rsplit(".", 1)[0] for d in ds)
+    # the doc id names the file, so a PMID.VERSION re-released by an update file stays distinct
+    assert ds[0].doc_id == "pubmed:31000001.1@pubmed25n0001" and ds[-2].doc_id.endswith("@pubmed25n1275")
+    assert drops(recs) == []
+    # structured abstract: labels kept as headings, inline markup (<i>, <sub>, <sup>, MathML) flattened
+    d1 = ds[0]
+    assert d1.text.startswith("Early inflammatory markers in E. coli sepsis: a cohort study.\n\nBACKGROUND\nSepsis in Escherichia coli")
+    for label in ("BACKGROUND\n", "METHODS\n", "RESULTS\n", "CONCLUSIONS\n"):
+        assert label in d1.text
+    assert "ratio x2 in 120 adults; CO2 and" in d1.text and "<" not in d1.text
+    assert "deterioration & mortality" in d1.text
+    assert d1.meta == {"pmid": "31000001", "version": 1, "year": "2019", "file": "pubmed25n0001", "language": "en"}
+    # citation without abstract: the title alone
+    assert ds[1].text == "Letter: outcomes after hip fracture surgery in older adults."
+    # OtherAbstract kept
+    assert "El manejo de la bronquiolitis" in ds[2].text
+    # the revised citation in the update file outranks the baseline one
+    base4, upd4 = ds[3], ds[4]
+    assert "(revised)" in upd4.text and upd4.rank > base4.rank
+    # DeleteCitation: a tombstone above every rank of its own and earlier files, below the next file
+    (tomb,) = [r for r in recs if isinstance(r, Tombstone)]
+    assert tomb.key == "pubmed:31000003" and tomb.reason == "DeleteCitation in pubmed25n1275"
+    assert tomb.rank > max(d.rank for d in ds) and tomb.rank < file_rank("pubmed25n1276.xml.gz")
+
+
+def test_file_rank_orders_baseline_before_updates():
+    assert file_rank("pubmed25n0001.xml.gz") < file_rank("pubmed25n1274.xml.gz") < file_rank("pubmed25n1275.xml.gz")
+    assert file_rank("pubmed24n1300.xml.gz") < file_rank("pubmed25n0001.xml.gz")
+
+
+def test_malformed_record_in_the_middle_keeps_neighbours(tmp_path):
+    body = art(1) + art(2, title="Broken <i>markup</ArticleTitle") + art(3) + "<PubmedArticle><MedlineCitation><PMID Version=\"1\">4</PMID>" + art(5)
+    recs = read_all(str(write_gz(tmp_path / "pubmed25n0002.xml.gz", body)))
+    assert [d.doc_id.split("@")[0] for d in docs(recs)] == ["pubmed:1.1", "pubmed:3.1", "pubmed:5.1"]
+    bad = drops(recs)
+    assert len(bad) == 2 and all(b.bucket == "quarantined" for b in bad)
+    assert bad[0].reason.startswith("malformed citation XML: ParseError")
+    assert "without end tag" in bad[1].reason
+    assert all("markup" not in b.reason and "sepsis" not in b.reason for b in bad)
+    assert all(b.location and "@" in b.location for b in bad)
+
+
+def test_corrupted_start_tag_is_counted(tmp_path):
+    body = art(1) + art(2).replace("<PubmedArticle>", "<PubmedArtXcle>", 1) + art(3)
+    recs = read_all(str(write_gz(tmp_path / "pubmed25n0007.xml.gz", body)))
+    assert [d.doc_id.split("@")[0] for d in docs(recs)] == ["pubmed:1.1", "pubmed:3.1"]
+    (bad,) = drops(recs)
+    assert bad.bucket == "quarantined" and bad.reason == "PubmedArticle end tag without a start tag (corrupted record)"
+
+
+def test_truncated_gzip_keeps_complete_records(tmp_path):
+    body = "".join(art(i, title=f"Title number {i} " + "word " * 200) for i in range(1, 40))
+    full = gzip.compress((HEAD + body + "</PubmedArticleSet>\n").encode(), mtime=0)
+    p = tmp_path / "pubmed25n0003.xml.gz"
+    p.write_bytes(full[: len(full) * 2 // 3])
+    recs = read_all(str(p))
+    ds, bad = docs(recs), drops(recs)
+    assert 0 < len(ds) < 39
+    assert [d.doc_id.split("@")[0] for d in ds] == [f"pubmed:{i}.1" for i in range(1, len(ds) + 1)]
+    assert len(bad) >= 1 and all(b.bucket == "quarantined" for b in bad)
+    assert any("unreadable input" in b.reason or "cut off" in b.reason for b in bad)
+
+
+def test_empty_file_is_counted(tmp_path):
+    p = tmp_path / "pubmed25n0004.xml.gz"
+    p.write_bytes(b"")
+    recs = read_all(str(p))
+    assert len(recs) == 1 and recs[0].bucket == "quarantined" and "no PubMed records" in recs[0].reason
+
+
+def test_citation_without_any_text_is_filtered(tmp_path):
+    recs = read_all(str(write_gz(tmp_path / "pubmed25n0005.xml.gz", art(9, title="", abstract=None))))
+    assert len(recs) == 1 and recs[0].bucket == "filtered" and recs[0].reason.startswith("source rule:")
+
+
+def test_old_medlinecitationset_root_entities_and_prefix(tmp_path):
+    body = (
+        '<MedlineCitationSet>\n<MedlineCitation Owner="NLM" Status="MEDLINE"><PMID Version="2">77</PMID>'
+        "<Article><ArticleTitle>Caf&eacute; coronary: <mml:math><mml:mi>y</mml:mi></mml:math> revisited</ArticleTitle>"
+        '<Abstract><AbstractText Label="OBJECTIVE">Check &#x3b1;-agonists.</AbstractText></Abstract></Article></MedlineCitation>\n'
+        "<DeleteCitation><PMID Version=\"1\">55</PMID><PMID Version=\"1\">56</PMID></DeleteCitation>\n</MedlineCitationSet>\n"
+    )
+    p = tmp_path / "medline14n0001.xml.gz"
+    p.write_bytes(gzip.compress(('<?xml version="1.0"?>\n' + body).encode(), mtime=0))
+    recs = read_all(str(p))
+    (d,) = docs(recs)
+    assert d.doc_id.split("@")[0] == "pubmed:77.2" and d.text == "Café coronary: y revisited\n\nOBJECTIVE\nCheck α-agonists."
+    assert [t.key for t in recs if isinstance(t, Tombstone)] == ["pubmed:55", "pubmed:56"]
+
+
+def test_uncompressed_xml_and_book_article(tmp_path):
+    body = ('<PubmedBookArticle><BookDocument><PMID Version="1">88</PMID><ArticleTitle>Sepsis overview</ArticleTitle>'
+            "<Book><BookTitle>GeneReviews</BookTitle></Book><Abstract><AbstractText>Book abstract.</AbstractText></Abstract></BookDocument></PubmedBookArticle>\n")
+    p = tmp_path / "pubmed25n0006.xml"
+    p.write_text(HEAD + body + "</PubmedArticleSet>\n")
+    (d,) = read_all(str(p))
+    assert d.doc_id.split("@")[0] == "pubmed:88.1" and d.text == "Sepsis overview\n\nBook abstract." and d.key == "pubmed:88"
