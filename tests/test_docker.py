@@ -17,8 +17,7 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 RAYJOB = ROOT / "docker" / "rayjob.yaml"
 
 #: data-root variables of the 20-source manifest (used when manifests/all20.yaml is not there yet)
-ALL20_VARS = {"PUBMED", "PMC_OA", "PHYSIONET", "CHEXPERT", "N2C2", "MEDNLI", "MTSAMPLES", "ACI_BENCH",
-              "MTS_DIALOG", "PMC_PATIENTS", "HF_DATA", "CTGOV", "MEDQUAD", "CODIESP"}
+ALL20_VARS = {"CORPUS_OUT", "PUBMED", "PMC_OA", "PHYSIONET", "CHEXPERT_PLUS", "N2C2", "CTGOV", "HF_DATASETS", "PUBLIC_DATA"}
 INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME", "USER",
                 "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
 
