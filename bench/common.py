@@ -113,3 +113,27 @@ def save_json(path: str | os.PathLike | None, obj: dict) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+
+
+def run_build(manifest: Path, out: Path, workers: int | None = None, keep_staging: bool = False,
+              poll=None) -> dict:
+    """``python -m engine.build`` in a fresh process; returns wall seconds, build.json and timings.json.
+
+    ``poll(proc)`` is called every 50 ms while the build runs (for memory sampling)."""
+    cmd = [PY, "-m", "engine.build", "--manifest", str(manifest), "--output", str(out), "--force", "--quiet"]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    if keep_staging:
+        cmd += ["--keep-staging"]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=ROOT, env=thread_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if poll is not None:
+        while p.poll() is None:
+            poll(p)
+            time.sleep(0.05)
+    so, se = p.communicate()
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"engine build failed ({p.returncode}):\n{se[-3000:]}")
+    return {"wall": wall, "doc": json.loads((out / "build.json").read_text()),
+            "timings": json.loads((out / "report" / "timings.json").read_text())}

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,18 +38,8 @@ def engine_build(inp: Path, work: Path, tokenizer: str, near: bool, workers: int
     m = common.write_manifest(work / "engine.yaml", [{"name": "bench", "connector": "jsonl", "uri": str(inp / "*.jsonl"),
                                                       "options": {"text_field": "text", "id_field": "id"}}],
                               tokenizer, str(out), 8192, near=near)
-    cmd = [common.PY, "-m", "engine.build", "--manifest", str(m), "--output", str(out), "--force", "--quiet"]
-    if workers:
-        cmd += ["--workers", str(workers)]
-    if keep_staging:
-        cmd += ["--keep-staging"]
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=common.ROOT, env=common.thread_env(1), capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        raise RuntimeError(f"engine build failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    doc = json.loads((out / "build.json").read_text())
-    timings = json.loads((out / "report" / "timings.json").read_text())
+    r = common.run_build(m, out, workers, keep_staging)
+    wall, doc, timings = r["wall"], r["doc"], r["timings"]
     t = doc["totals"]
     return {"wall_seconds": wall, "build_seconds": timings["wall_seconds"], "worker_seconds": timings["worker_seconds"],
             "read": t["read"], "written": t["written"], "exact_dup": t["exact_dup"], "near_dup": t["near_dup"],
