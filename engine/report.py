@@ -21,6 +21,7 @@ import argparse
 import base64
 import html
 import io
+import logging
 import sys
 import time
 from collections import Counter
@@ -28,6 +29,8 @@ from collections import Counter
 import numpy as np
 
 from engine import fsio
+
+log = logging.getLogger("engine.report")
 
 BUCKETS = ("exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined")
 MAX_SHARD_ROWS_LISTED = 5000
@@ -234,7 +237,7 @@ def _rate(num: float, secs: float) -> float:
     return num / secs if secs and secs > 0 else 0.0
 
 
-def render(doc: dict, timings: dict | None, sample: dict) -> str:
+def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) -> str:
     timings = timings or {}
     src = doc["sources"]
     tot = doc.get("totals") or {}
@@ -261,7 +264,12 @@ def render(doc: dict, timings: dict | None, sample: dict) -> str:
 
     # plots
     parts.append("<h2>Overview</h2><div class=\"plots\">")
-    for title, b64 in _plots(doc, timings, sample):
+    try:
+        figs = _plots(doc, timings, sample) if plots else []
+    except ImportError:  # matplotlib missing: the tables still tell the story
+        figs = []
+        parts.append('<p class="note">Plots unavailable: matplotlib is not installed.</p>')
+    for title, b64 in figs:
         parts.append(f'<figure><img alt="{_e(title)}" src="data:image/png;base64,{b64}"><figcaption class="note">{_e(title)}</figcaption></figure>')
     parts.append("</div>")
 
@@ -352,8 +360,14 @@ def render(doc: dict, timings: dict | None, sample: dict) -> str:
 def write_report(out: str, doc: dict, timings: dict | None = None, max_rows: int = 200_000) -> str:
     """Write ``OUT/report/index.html`` for a build; returns its URI."""
     out = out.rstrip("/")
-    sample = sample_shards(out, doc.get("shards", []), max_rows)
-    page = render(doc, timings, sample)
+    try:
+        sample = sample_shards(out, doc.get("shards", []), max_rows)
+        page = render(doc, timings, sample)
+    except Exception as e:  # a report problem must never fail a finished build: fall back to tables only
+        log.warning("report: plots/histograms skipped (%s: %s)", type(e).__name__, e)
+        empty = np.zeros(0, np.int64)
+        page = render(doc, timings, {"row_lens": empty, "seg_lens": empty, "doc_lens": empty, "rows_sampled": 0,
+                                     "rows_total": 0, "sampled": False}, plots=False)
     uri = fsio.join(out, "report", "index.html")
     fsio.write_bytes_atomic(uri, page.encode("utf-8"))
     return uri

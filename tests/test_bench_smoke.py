@@ -59,7 +59,7 @@ def test_tokenize_pack_bench(tmp_path):
     assert "T=1" in tokenize_pack.table(res)
 
 
-def test_end_to_end_bench(tmp_path, ray_session):
+def test_end_to_end_bench(tmp_path):
     from bench import end_to_end
 
     with_dt = importlib.util.find_spec("datatrove") is not None and importlib.util.find_spec("orjson") is not None
