@@ -127,10 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--others-timeout", type=float, default=1800)
     ap.add_argument("--json-out", help="write all results here")
     ap.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table (for the README)")
-    a, rest = ap.parse_known_args(argv)
-    if a.what != "all":
-        mod = importlib.import_module(f"bench.{a.what}")
-        return mod.main(rest)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] != "all":  # one bench, with its own flags
+        mod = importlib.import_module(f"bench.{argv[0]}")
+        return mod.main(argv[1:])
+    a = ap.parse_args(argv)
     names = [n for n in (a.only.split(",") if a.only else OURS + OTHERS)]
     results: dict = {"machine": common.machine(), "args": vars(a)}
     for name in names:
