@@ -45,6 +45,9 @@ def headline(results: dict) -> list[list]:
             if "vs_datasets" in x:
                 rows.append([f"tokenize+pack T={x['threads']}", "MB/s vs datasets.map+save", x["engine_mb_s"], x["datasets_mb_s"],
                              x["vs_datasets"], ">= 3", _ok(x["vs_datasets"], 3.0)])
+            if "vs_datasets_mlm" in x:
+                rows.append([f"tokenize+pack T={x['threads']}", "MB/s vs run_mlm.py tokenize+group_texts+save", x["engine_mb_s"],
+                             x["datasets_mlm_mb_s"], x["vs_datasets_mlm"], "-", "-"])
     r = results.get("packing")
     if r and "rows" in r:
         for x in r["rows"]:
@@ -85,7 +88,8 @@ def run_ours(name: str, a) -> dict:
     mod = importlib.import_module(f"bench.{name}")
     small = a.small
     if name == "tokenize_pack":
-        return mod.run(1.0 if small else a.mb, [1] if small else [int(x) for x in a.threads.split(",")], repeat=1 if small else 2)
+        return mod.run(1.0 if small else a.mb, [1] if small else [int(x) for x in a.threads.split(",")], repeat=1 if small else 2,
+                       run_mlm=a.run_mlm)
     if name == "packing":
         return mod.run(2000 if small else a.packing_docs)
     if name == "end_to_end":
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small", action="store_true", help="tiny inputs everywhere (smoke run)")
     ap.add_argument("--only", help="comma-separated subset of benches")
     ap.add_argument("--threads", default="1,2", help="thread counts for tokenize_pack")
+    ap.add_argument("--run-mlm", action="store_true", help="tokenize_pack also times transformers' run_mlm.py tokenize+group_texts recipe")
     ap.add_argument("--packing-docs", type=int, default=20000)
     ap.add_argument("--exact-only", action="store_true", help="engine without near dedup in end_to_end / scaling")
     ap.add_argument("--others-args", default="--small", help="flags for the benches written alongside")

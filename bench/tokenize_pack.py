@@ -15,6 +15,10 @@ threads T, side by side in one run:
   ``transformers.PreTrainedTokenizerFast`` on the same ``tokenizer.json`` (only
   ``input_ids`` kept: the cheapest form), ``num_proc=T`` when T > 1, then ``save_to_disk``.
   The in-memory ``Dataset`` is built before the clock starts (generous to the baseline).
+* **run_mlm** (``--run-mlm``): the packing recipe users copy from transformers'
+  ``run_mlm.py``: ``map(tokenize, return_special_tokens_mask=True)`` then
+  ``map(group_texts)`` into max_seq_len blocks (documents concatenated across block
+  boundaries, remainder dropped), then ``save_to_disk``: a tokenize + pack to compare with.
 
 Targets: engine >= 0.9x the ceiling, >= 3x datasets (MB of input text per second).
 """
@@ -122,8 +126,23 @@ def child_datasets(a) -> dict:
         return {"input_ids": tok(batch["text"], add_special_tokens=True, return_attention_mask=False,
                                  return_token_type_ids=False)["input_ids"]}
 
+    L = a.max_seq_len
+    nproc = a.num_proc if a.num_proc > 1 else None
+
+    def mlm_tokenize(batch):  # transformers' examples/pytorch/language-modeling/run_mlm.py, line_by_line=False
+        return tok(batch["text"], return_special_tokens_mask=True)
+
+    def group_texts(examples):  # concatenate, then cut into max_seq_len blocks (the remainder is dropped)
+        cat = {k: [x for seq in examples[k] for x in seq] for k in examples}
+        n = len(cat["input_ids"]) // L * L
+        return {k: [t[i : i + L] for i in range(0, n, L)] for k, t in cat.items()}
+
     t0 = time.perf_counter()
-    mapped = ds.map(fn, batched=True, num_proc=a.num_proc if a.num_proc > 1 else None, remove_columns=["text"])
+    if a.child == "datasets_mlm":
+        mapped = ds.map(mlm_tokenize, batched=True, num_proc=nproc, remove_columns=["text"])
+        mapped = mapped.map(group_texts, batched=True, num_proc=nproc)
+    else:
+        mapped = ds.map(fn, batched=True, num_proc=nproc, remove_columns=["text"])
     mapped.save_to_disk(str(out))
     dt = time.perf_counter() - t0
     import datasets as hfds
@@ -138,7 +157,7 @@ def child_datasets(a) -> dict:
 
 
 def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, tokenizer: str | None = None,
-        workdir: str | None = None, with_datasets: bool = True, repeat: int = 1) -> dict:
+        workdir: str | None = None, with_datasets: bool = True, repeat: int = 1, run_mlm: bool = False) -> dict:
     tok = tokenizer or data.bench_tokenizer()
     own = workdir is None
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-tp-"))
@@ -163,6 +182,8 @@ def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, to
                 got = {"ceiling": ceil, "engine": eng}
                 if with_datasets:
                     got["datasets"] = common.run_child("bench.tokenize_pack", ["--child", "datasets", *base, "--num-proc", str(T)], threads=T)
+                if run_mlm:
+                    got["datasets_mlm"] = common.run_child("bench.tokenize_pack", ["--child", "datasets_mlm", *base, "--num-proc", str(T)], threads=T)
                 for k, v in got.items():
                     if k not in best or v["seconds"] < best[k]["seconds"]:
                         best[k] = v
@@ -178,6 +199,10 @@ def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, to
                 row["datasets"] = hf
                 row["datasets_mb_s"] = hf["bytes"] / 1e6 / hf["seconds"]
                 row["vs_datasets"] = row["engine_mb_s"] / row["datasets_mb_s"]
+            if run_mlm:
+                row["datasets_mlm"] = best["datasets_mlm"]
+                row["datasets_mlm_mb_s"] = best["datasets_mlm"]["bytes"] / 1e6 / best["datasets_mlm"]["seconds"]
+                row["vs_datasets_mlm"] = row["engine_mb_s"] / row["datasets_mlm_mb_s"]
             results.append(row)
         return {"bench": "tokenize_pack", "mb": mb, "max_seq_len": max_seq_len, "tokenizer": tok, "rows": results,
                 "repeat": repeat,
@@ -193,7 +218,12 @@ def table(res: dict) -> str:
         rows.append([f"T={r['threads']}", r["ceiling_mb_s"], r["engine_mb_s"], r.get("datasets_mb_s", float("nan")),
                      f"{r['vs_ceiling']:.2f}x", f"{r['vs_datasets']:.2f}x" if "vs_datasets" in r else "-",
                      f"{r['packing_efficiency']:.2%}"])
-    return common.fmt_table(rows, ["threads", "ceiling MB/s", "engine MB/s", "datasets MB/s", "eng/ceil", "eng/datasets", "pack eff"])
+        if "vs_datasets_mlm" in r:
+            rows[-1] += [r["datasets_mlm_mb_s"], f"{r['vs_datasets_mlm']:.2f}x"]
+    head = ["threads", "ceiling MB/s", "engine MB/s", "datasets MB/s", "eng/ceil", "eng/datasets", "pack eff"]
+    if any("vs_datasets_mlm" in r for r in res["rows"]):
+        head += ["run_mlm MB/s", "eng/run_mlm"]
+    return common.fmt_table(rows, head)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,10 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokenizer")
     ap.add_argument("--workdir")
     ap.add_argument("--no-datasets", action="store_true")
+    ap.add_argument("--run-mlm", action="store_true",
+                    help="also time transformers' run_mlm.py recipe: map(tokenize) + map(group_texts) into max_seq_len blocks + save_to_disk")
     ap.add_argument("--repeat", type=int, default=2, help="interleaved repeats; the best time of each side counts")
     ap.add_argument("--json-out")
     # child mode
-    ap.add_argument("--child", choices=["ceiling", "engine", "datasets"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["ceiling", "engine", "datasets", "datasets_mlm"], help=argparse.SUPPRESS)
     ap.add_argument("--texts", help=argparse.SUPPRESS)
     ap.add_argument("--part", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)
@@ -218,10 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.child:
         import json
 
-        print(json.dumps({"ceiling": child_ceiling, "engine": child_engine, "datasets": child_datasets}[a.child](a)))
+        print(json.dumps({"ceiling": child_ceiling, "engine": child_engine, "datasets": child_datasets,
+                          "datasets_mlm": child_datasets}[a.child](a)))
         return 0
     mb, threads = (1.0, [1]) if a.small else (a.mb, [int(x) for x in a.threads.split(",")])
-    res = run(mb, threads, a.max_seq_len, a.tokenizer, a.workdir, not a.no_datasets, 1 if a.small else a.repeat)
+    res = run(mb, threads, a.max_seq_len, a.tokenizer, a.workdir, not a.no_datasets, 1 if a.small else a.repeat, a.run_mlm)
     res["machine"] = common.machine()
     print(table(res))
     common.save_json(a.json_out, res)
