@@ -221,7 +221,13 @@ def token_lengths(n: int, kind: str = "clinical", seed: int = 0) -> list[int]:
 
 
 def bench_tokenizer(cache_dir: str | os.PathLike | None = None, vocab_size: int = 32000, mb: float = 4.0) -> str:
-    """Path to a ModernBERT-style byte-level BPE (``vocab_size``) trained on generated text; cached."""
+    """Path to a ModernBERT-style byte-level BPE trained on generated text; cached.
+
+    The generated text has a small word inventory, so the trainer stops near 3.5k merges
+    whatever ``vocab_size`` asks, and BPE's word cache hits more often than on real text:
+    absolute MB/s are optimistic, ratios (same tokenizer on both sides) are not.  Pass a real
+    ``tokenizer.json`` (``--tokenizer``) to the benches for absolute numbers.
+    """
     from engine.tokenizer import train_bpe
 
     cache = Path(cache_dir or os.environ.get("BENCH_CACHE", "/tmp/bench-cache"))
