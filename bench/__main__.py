@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             else:
                 res = run_other(name, shlex.split(a.others_args), a.others_timeout)
+                if res.get("rc") == 2 and "unrecognized arguments" in res.get("stderr_tail", ""):
+                    res = run_other(name, [], a.others_timeout)  # a bench without --small: its defaults
                 print(res.get("stdout_tail", "")[-1500:].rstrip() or res.get("error", ""), flush=True)
                 if res.get("rc"):
                     print(f"   exit {res['rc']}: {res.get('stderr_tail', '')[-500:]}")
