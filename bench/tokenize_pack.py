@@ -10,7 +10,9 @@ threads T, side by side in one run:
   document batches (Arrow IPC, zstd), ``encode_batch_fast``, ``[CLS] .. [SEP]`` windows,
   best-fit packing into ``max_seq_len`` rows, shard write (Arrow IPC, zstd, sha256).
   T threads = T worker processes of one thread each (how the engine scales: one actor per
-  CPU), each on 1/T of the documents, started together; time = the slowest.
+  CPU), each on a contiguous 1/T of the bytes, started together; time = the slowest; and
+  one worker with T tokenizer threads (``resources.cpus_per_worker: T``): the faster counts
+  (``engine.mode`` in the JSON says which).
 * **datasets**: what users do today: ``Dataset.map(batched=True)`` with a
   ``transformers.PreTrainedTokenizerFast`` on the same ``tokenizer.json`` (only
   ``input_ids`` kept: the cheapest form), ``num_proc=T`` when T > 1, then ``save_to_disk``.
@@ -53,6 +55,17 @@ def _save_texts(path: Path, texts: list[str]) -> None:
         w.write_table(t)
 
 
+def _part(texts: list[str], k: int, parts: int) -> list[str]:
+    """The k-th of ``parts`` contiguous runs holding about equal bytes (as the engine's byte-range units do)."""
+    import numpy as np
+
+    lens = np.array([len(t) for t in texts], dtype=np.float64)
+    mid = np.cumsum(lens) - lens / 2  # a document goes to the part its middle byte falls in
+    cuts = np.searchsorted(mid, [lens.sum() * j / parts for j in range(1, parts)]) if len(lens) else []
+    bounds = [0, *[int(c) for c in cuts], len(texts)]
+    return texts[bounds[k] : bounds[k + 1]]
+
+
 def _nbytes(texts: list[str]) -> int:
     return sum(len(t.encode("utf-8")) for t in texts)
 
@@ -84,7 +97,7 @@ def child_engine(a) -> dict:
     from engine.records import DOC_SCHEMA
     from engine.worker import Worker
 
-    texts = _load_texts(a.texts)[a.part :: a.parts]
+    texts = _part(_load_texts(a.texts), a.part, a.parts)
     work = Path(a.workdir) / f"part{a.part}"
     shutil.rmtree(work, ignore_errors=True)
     mpath = common.write_manifest(work / "m.yaml", [{"name": "bench", "connector": "jsonl", "uri": a.texts}],
@@ -179,6 +192,11 @@ def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, to
                 eng = {"seconds": max(p["seconds"] for p in parts), "bytes": sum(p["bytes"] for p in parts),
                        "tokens": sum(p["tokens"] for p in parts), "rows": sum(p["rows"] for p in parts),
                        "stage_seconds": [p["stage_seconds"] for p in parts]}
+                eng["mode"] = f"{T} workers x 1 thread"
+                if T > 1:  # the other way to give a worker T cores: resources.cpus_per_worker: T (RAYON_NUM_THREADS=T)
+                    one = common.run_child("bench.tokenize_pack", ["--child", "engine", *base, "--part", "0", "--parts", "1"], threads=T)
+                    if one["seconds"] < eng["seconds"]:
+                        eng = one | {"stage_seconds": [one["stage_seconds"]], "mode": f"1 worker x {T} threads"}
                 got = {"ceiling": ceil, "engine": eng}
                 if with_datasets:
                     got["datasets"] = common.run_child("bench.tokenize_pack", ["--child", "datasets", *base, "--num-proc", str(T)], threads=T)
