@@ -33,11 +33,13 @@ from pathlib import Path
 from bench import common, data
 
 
-def engine_build(inp: Path, work: Path, tokenizer: str, near: bool, workers: int | None, keep_staging: bool = False) -> dict:
+def engine_build(inp: Path, work: Path, tokenizer: str, near: bool, workers: int | None, keep_staging: bool = False,
+                 pack_group_mb: float | None = None) -> dict:
     out = work / "engine-out"
+    res = {"pack_group_bytes": int(pack_group_mb * 1e6)} if pack_group_mb else {}
     m = common.write_manifest(work / "engine.yaml", [{"name": "bench", "connector": "jsonl", "uri": str(inp / "*.jsonl"),
                                                       "options": {"text_field": "text", "id_field": "id"}}],
-                              tokenizer, str(out), 8192, near=near)
+                              tokenizer, str(out), 8192, near=near, **res)
     r = common.run_build(m, out, workers, keep_staging)
     wall, doc, timings = r["wall"], r["doc"], r["timings"]
     t = doc["totals"]
@@ -117,7 +119,7 @@ def datatrove_run(inp: Path, work: Path, tokenizer: str, workers: int) -> dict:
 
 
 def run(mb: float = 50, workers: int = 2, exact_only: bool = False, tokenizer: str | None = None,
-        workdir: str | None = None, with_datatrove: bool = True) -> dict:
+        workdir: str | None = None, with_datatrove: bool = True, pack_group_mb: float | None = None) -> dict:
     tok = tokenizer or data.bench_tokenizer()
     own = workdir is None
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-e2e-"))
@@ -128,8 +130,8 @@ def run(mb: float = 50, workers: int = 2, exact_only: bool = False, tokenizer: s
         docs = sum(1 for p in paths for _ in p.open("rb"))
         in_bytes = sum(p.stat().st_size for p in paths)
         near = common.near_dedup_available() and not exact_only
-        eng = engine_build(inp, work, tok, near, workers)
-        res = {"bench": "end_to_end", "mb": in_bytes / 1e6, "docs": docs, "workers": workers, "near_dedup": near,
+        eng = engine_build(inp, work, tok, near, workers, pack_group_mb=pack_group_mb)
+        res = {"bench": "end_to_end", "mb": in_bytes / 1e6, "pack_group_mb": pack_group_mb, "docs": docs, "workers": workers, "near_dedup": near,
                "near_dedup_note": None if near else ("--exact-only" if exact_only else "engine.near_dedup not in this checkout: exact dedup only"),
                "engine": eng, "engine_docs_s": docs / eng["wall_seconds"]}
         if with_datatrove:
@@ -165,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--exact-only", action="store_true", help="engine without near dedup")
     ap.add_argument("--no-datatrove", action="store_true")
+    ap.add_argument("--pack-group-mb", type=float, help="engine resources.pack_group_bytes in MB (default: the engine's, 512 MB; "
+                    "a single-source input smaller than that packs on one worker)")
     ap.add_argument("--tokenizer")
     ap.add_argument("--workdir")
     ap.add_argument("--json-out")
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.child:
         print(json.dumps(child_datatrove(a)))
         return 0
-    res = run(2 if a.small else a.mb, a.workers, a.exact_only, a.tokenizer, a.workdir, not a.no_datatrove)
+    res = run(2 if a.small else a.mb, a.workers, a.exact_only, a.tokenizer, a.workdir, not a.no_datatrove, a.pack_group_mb)
     res["machine"] = common.machine()
     print(table(res))
     common.save_json(a.json_out, res)
