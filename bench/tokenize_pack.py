@@ -6,9 +6,10 @@ threads T, side by side in one run:
 * **ceiling**: raw ``tokenizers`` ``Tokenizer.encode_batch_fast`` over the texts in batches
   of 512, one process with ``RAYON_NUM_THREADS=T`` (nothing else: no windows, no packing,
   no output).  This is the most a tokenize+pack step could reach.
-* **engine**: ``engine.worker.Worker.pack_group`` exactly as a build runs it: read the staged
-  document batches (Arrow IPC, zstd), ``encode_batch_fast``, ``[CLS] .. [SEP]`` windows,
-  best-fit packing into ``max_seq_len`` rows, shard write (Arrow IPC, zstd, sha256).
+* **engine**: ``Worker.tokenize_unit`` + ``Worker.pack_group`` exactly as a build runs them:
+  read the staged document batches (Arrow IPC, zstd), ``encode_batch_fast``, ``[CLS] .. [SEP]``
+  windows (staged as uint16), best-fit packing into ``max_seq_len`` rows, shard write (Arrow
+  IPC, zstd, sha256).
   T threads = T worker processes of one thread each (how the engine scales: one actor per
   CPU), each on a contiguous 1/T of the bytes, started together; time = the slowest; and
   one worker with T tokenizer threads (``resources.cpus_per_worker: T``): the faster counts
@@ -115,9 +116,11 @@ def child_engine(a) -> dict:
                                     schema=DOC_SCHEMA))
     common.wait_until(a.start_at)
     t0 = time.perf_counter()
-    res = w.pack_group("bench", 0, ["u0"], [])
+    tres = w.tokenize_unit("bench", "u0", [])
+    res = w.pack_group("bench", 0, ["u0"])
     dt = time.perf_counter() - t0
-    c = res["counts"]
+    c = tres["counts"]
+    res["seconds"] = {f"tokenize.{k}": v for k, v in tres["seconds"].items()} | {f"pack.{k}": v for k, v in res["seconds"].items()}
     rows = sum(s["rows"] for s in res["temp_shards"])
     shutil.rmtree(work, ignore_errors=True)
     return {"seconds": dt, "bytes": _nbytes(texts), "tokens": c.get("tokens", 0), "rows": rows,
