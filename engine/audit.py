@@ -73,7 +73,12 @@ def audit(out: str) -> dict:
             errors.append(f"shard {sh['path']}: tokenizer hash in its schema differs from build.json")
         rows = tokens = segs = 0
         for i in range(reader.num_record_batches):
-            b = reader.get_batch(i)
+            try:
+                b = reader.get_batch(i)
+                b.validate(full=True)
+            except Exception as e:  # corrupt bytes: a mismatch to report, not a crash
+                errors.append(f"shard {sh['path']} batch {i}: unreadable ({type(e).__name__})")
+                continue
             ids_col, lens_col, dids_col = b.column("input_ids"), b.column("doc_lens"), b.column("doc_ids")
             row_len = pc.list_value_length(ids_col).to_numpy()
             flat_ids = ids_col.values.to_numpy()
