@@ -120,8 +120,11 @@ class Pool:
     def __init__(self, manifest: Manifest, out: str, tok_spec: str, build_id: str, workers: int | None, cpus: float):
         import ray
 
-        total = int(ray.cluster_resources().get("CPU", 1))
+        total = ray.cluster_resources().get("CPU", 1)
         n = workers or max(1, int(total // cpus))
+        if n * cpus > total:  # more actors than CPUs: they share them, never wait for CPUs the cluster lacks
+            log.warning("%d workers x %.2f CPUs > %.1f CPUs in the cluster: %.2f CPUs each", n, cpus, total, total / n)
+            cpus = total / n
         threads = str(max(1, int(cpus)))
         # set in the actor process before the tokenizer's thread pool starts (no runtime_env: it would
         # cost a fresh worker process per actor)
@@ -151,8 +154,10 @@ class Pool:
                 try:
                     res = ray.get(ref)
                 except Exception as e:  # a storage blip outside fsio's own retries: the task is idempotent, run it again
-                    if isinstance(e, fsio.StorageError) or not fsio.is_transient(e) or tries + 1 >= attempts:
+                    if isinstance(e, fsio.StorageError) or not fsio.is_transient(e):
                         raise
+                    if tries + 1 >= attempts:
+                        raise fsio.StorageError(f"storage unavailable: {task[1]} failed {attempts} times ({type(e).__name__})") from None
                     log.warning("%s failed with a transient storage error, retry %d", task[1], tries + 1)
                     time.sleep(min(most, backoff * 2 ** tries))
                     pending.append((task, tries + 1))
@@ -521,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         Build(manifest, manifest.output, args.workers, Progress(not args.quiet), args.keep_staging).run(args.resume, args.force)
         return 0
     except (ManifestError, BuildError, OutputLocked, fsio.StorageError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {getattr(e, 'cause', None) or e}", file=sys.stderr)  # a worker's error: its message, not Ray's traceback
         return 2
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -241,13 +241,16 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     def op(_):
         if _is_local(fs):
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with open(tmp, "wb") as f:  # complete first, then linked in: no reader ever sees half of it
+                f.write(data)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.link(tmp, path)
+                return True
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            return True
+            finally:
+                os.remove(tmp)
         try:
             fs.pipe_file(path, data, mode="create")
             return True

@@ -44,6 +44,10 @@ class OutputLocked(RuntimeError):
     pass
 
 
+#: locks held by this process, per (lock URI, thread): a nested acquire in the same thread re-enters
+_HELD: dict[tuple[str, int], "OutputLock"] = {}
+
+
 class OutputLock:
     def __init__(self, out: str, stale_after: float = 60.0, beat: float = 10.0) -> None:
         self.uri = fsio.join(out, "_lock.json")
@@ -53,6 +57,7 @@ class OutputLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost: str | None = None
+        self._outer: OutputLock | None = None
 
     def _payload(self) -> dict:
         return {"host": socket.gethostname(), "pid": os.getpid(), "started": _proc_start(os.getpid()),
@@ -70,16 +75,20 @@ class OutputLock:
         return None
 
     def acquire(self) -> None:
+        outer = _HELD.get((self.uri, threading.get_ident()))
+        if outer is not None:
+            self._outer = outer
+            return
         data = (json.dumps(self._payload(), sort_keys=True) + "\n").encode()
-        for _ in range(3):
+        for _ in range(5):
             if fsio.create_exclusive(self.uri, data):
                 break
             try:
                 cur = fsio.read_json(self.uri)
             except FileNotFoundError:
                 continue  # released in between: try again
-            except ValueError:
-                cur = {}
+            except ValueError:  # not JSON: not written by this engine, or a store without atomic writes
+                raise OutputLocked(f"{self.uri} exists but cannot be read; remove it if no build is running") from None
             if cur.get("run_id") == self.run_id:  # our own create, answered late and retried
                 break
             dead = self._holder_dead(cur)
@@ -98,6 +107,7 @@ class OutputLock:
             break
         else:
             raise OutputLocked(f"could not take the lock {self.uri}")
+        _HELD[(self.uri, threading.get_ident())] = self
         self._thread = threading.Thread(target=self._heartbeat, daemon=True)
         self._thread.start()
 
@@ -114,6 +124,11 @@ class OutputLock:
                 pass  # storage hiccup: the next beat retries
 
     def release(self) -> None:
+        if self._outer is not None:
+            self._outer = None
+            return
+        if _HELD.get((self.uri, threading.get_ident())) is self:
+            del _HELD[(self.uri, threading.get_ident())]
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)

@@ -163,7 +163,6 @@ def reference(tmp_path_factory, ray_session):
     m, _ = load_manifest(man, output=str(out))
     t0 = time.time()
     doc = Build(m, str(out), progress=Progress(False)).run()
-    units = len(list((out / "quarantine").rglob("*"))) if False else None  # noqa: F841
     info = {"man": man, "tmp": tmp, "out": out, "doc": doc, "shards": shard_files(out), "seconds": time.time() - t0}
     assert len(doc["shards"]) >= 6, "the fault manifest should give many shards"
     return info
@@ -181,6 +180,7 @@ def same_as_reference(reference, out: Path, doc: dict | None = None) -> None:
 # 1. a Ray worker process killed mid-build
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_build(reference):
     out = reference["tmp"] / "kill-worker"
     p = start_build(reference["man"], str(out), env={"ENGINE_IO_DELAY": "0.15"})
@@ -214,6 +214,7 @@ def test_worker_killed_mid_build(reference):
 # 2. the driver SIGKILLed mid-build, then --resume
 
 
+@pytest.mark.slow
 def test_driver_sigkill_then_resume(reference):
     out = reference["tmp"] / "kill-driver"
     p = start_build(reference["man"], str(out), env={"ENGINE_IO_DELAY": "0.15"})
@@ -405,3 +406,53 @@ def test_s3_outage_retried_then_clear_failure(reference, s3_server):
     record("s3_down_for_good", failed_after_seconds=round(fail_after, 1), error=(last_lines[-1][:160] if last_lines else "?"),
            shards_listed_at_failure=listed, all_listed_present=True, resume_seconds=round(time.time() - t0, 1),
            byte_identical_after_resume=True)
+
+
+def test_fsio_retry_policy(monkeypatch, tmp_path):
+    """Unit level: transient errors are retried with growing waits, permanent ones are not, then StorageError."""
+    from engine import fsio
+
+    monkeypatch.setenv("ENGINE_IO_RETRIES", "4")
+    monkeypatch.setenv("ENGINE_IO_BACKOFF", "0.01")
+    sleeps = []
+    monkeypatch.setattr(fsio.time, "sleep", lambda s: sleeps.append(s))
+    calls = []
+
+    def flaky(attempt):
+        calls.append(attempt)
+        if attempt < 2:
+            raise ConnectionRefusedError(111, "refused")
+        return "ok"
+
+    assert fsio.retrying(flaky, "op") == "ok" and calls == [0, 1, 2]
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0]
+    with pytest.raises(fsio.StorageError, match="storage unavailable: op failed 4 times"):
+        fsio.retrying(lambda a: (_ for _ in ()).throw(TimeoutError("slow")), "op")
+    calls.clear()
+    with pytest.raises(FileNotFoundError):
+        fsio.retrying(lambda a: calls.append(a) or (_ for _ in ()).throw(FileNotFoundError("x")), "op")
+    assert calls == [0]
+
+    class ClientError(Exception):
+        def __init__(self, code, status):
+            self.response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    assert fsio.is_transient(ClientError("SlowDown", 503)) and not fsio.is_transient(ClientError("AccessDenied", 403))
+    wrapped = RuntimeError("task failed")
+    wrapped.cause = ConnectionResetError(104, "reset")
+    assert fsio.is_transient(wrapped)
+    # a move whose first attempt went through but whose answer was lost is not an error on retry
+    src, dst = tmp_path / "a", tmp_path / "b"
+    src.write_bytes(b"x")
+    real = fsio.os.replace
+    state = {"n": 0}
+
+    def lossy(a, b):
+        real(a, b)
+        state["n"] += 1
+        if state["n"] == 1:
+            raise ConnectionResetError(104, "answer lost")
+
+    monkeypatch.setattr(fsio.os, "replace", lossy)
+    fsio.move(str(src), str(dst))
+    assert dst.read_bytes() == b"x" and not src.exists()
