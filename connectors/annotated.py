@@ -20,6 +20,8 @@ Verified formats:
 """
 from __future__ import annotations
 
+from engine import fsio  # noqa: E402
+
 import os
 from typing import Iterator
 
@@ -56,6 +58,8 @@ class N2c2DeidConnector(FixedOptions, TextFilesConnector):
         try:
             root = parse_xml(data)
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(did, "quarantined", safe_reason(e, "malformed n2c2 XML"), location)
             return
         text_el = next((c for c in root if local(c.tag) == "TEXT"), None)

@@ -61,6 +61,8 @@ class CsvConnector(RecordConnector):
         try:
             names = self._header(unit)
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(self.doc_id(f"{base}@header"), "quarantined", safe_reason(e, "unreadable CSV header"), unit.location)
             return
         if not names:
@@ -97,6 +99,8 @@ class CsvConnector(RecordConnector):
                         yield from docs
                 yield from self._ragged_drops(ragged, base, unit)
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield from self._ragged_drops(ragged, base, unit)
             yield Drop(self.doc_id(f"{base}@unreadable"), "quarantined", safe_reason(e, f"unreadable CSV after row {row}"), unit.location)
 

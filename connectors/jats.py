@@ -187,6 +187,8 @@ class PmcOaConnector(TextFilesConnector):
         try:
             root = parse_xml(data)
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(fallback, "quarantined", safe_reason(e, "malformed JATS XML"), location)
             return
         if local(root.tag) == "pmc-articleset" and len(root) == 1:  # E-utilities style wrapper

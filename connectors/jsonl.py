@@ -68,6 +68,8 @@ class JsonlConnector(RecordConnector):
                     continue
                 yield from self.docs_from_record({k.lower(): v for k, v in rec.items()}, fallback, loc)
         except Exception as e:  # corrupt compressed stream, storage error mid-file
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(
                 self.doc_id(f"{base}@unreadable"), "quarantined", safe_reason(e, f"unreadable input after byte {off}"), unit.location
             )

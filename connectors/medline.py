@@ -93,6 +93,8 @@ def split_records(stream, mode: str | None = None) -> Iterator[tuple[int, str, b
             try:
                 chunk = read(CHUNK)
             except Exception as e:  # truncated gzip, storage error
+                if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                    raise
                 chunk = b""
                 eof = True
                 err = safe_reason(e, "unreadable input")
@@ -163,6 +165,8 @@ class PubmedConnector(Connector):
         try:
             stream = fsio.open_input(unit.path, "rb")
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(self.doc_id(f"{stem}@unreadable"), "quarantined", safe_reason(e, "cannot open"), unit.location)
             return
         with stream:
@@ -190,6 +194,8 @@ class PubmedConnector(Connector):
         try:
             root = parse_xml(data)
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(self.doc_id(f"{stem}@{off}"), "quarantined", safe_reason(e, "malformed DeleteCitation"), loc)
             return
         for p in root:

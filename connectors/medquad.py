@@ -14,6 +14,8 @@ One document per QA pair: question, blank line, answer.  Id ``<collection>/<file
 """
 from __future__ import annotations
 
+from engine import fsio  # noqa: E402
+
 import os
 from typing import Iterator
 
@@ -38,6 +40,8 @@ class MedquadConnector(FixedOptions, TextFilesConnector):
         try:
             root = parse_xml(data)
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(self.doc_id(stem), "quarantined", safe_reason(e, "malformed MedQuAD XML"), location)
             return
         focus = flat_text(next((c for c in root if local(c.tag) == "Focus"), None)) or None

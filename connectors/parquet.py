@@ -38,4 +38,6 @@ class ParquetConnector(RecordConnector):
                         yield from self.docs_from_record(rec, f"{base}:{row}", f"{unit.path}#row={row}")
                         row += 1
         except Exception as e:
+            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                raise
             yield Drop(self.doc_id(f"{base}@unreadable"), "quarantined", safe_reason(e, f"unreadable parquet after row {row}"), unit.location)

@@ -58,6 +58,8 @@ def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Excep
                         try:
                             yield info.filename, z.read(info)
                         except Exception as e:  # bad CRC, unsupported compression
+                            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                                raise
                             yield info.filename, e
             return
         mode = "r|gz" if uri.lower().endswith((".gz", ".tgz")) else "r|"
@@ -107,6 +109,8 @@ class TextFilesConnector(Connector):
                     seen.add(name)
                     yield from self.records_for(name, data, f"{unit.path}::{name}")
             except Exception as e:
+                if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                    raise
                 for name in unit.members:
                     if name not in seen:
                         yield Drop(self.doc_id(name), "quarantined", safe_reason(e, "unreadable archive"), f"{unit.path}::{name}")
@@ -120,6 +124,8 @@ class TextFilesConnector(Connector):
             try:
                 data = fsio.read_bytes(uri)
             except Exception as e:
+                if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+                    raise
                 yield Drop(self.doc_id(rel), "quarantined", safe_reason(e, "unreadable file"), uri)
                 continue
             yield from self.records_for(rel, data, uri)

@@ -15,6 +15,8 @@ names, so a retried or resumed call rewrites the same bytes.  Nothing here logs 
 """
 from __future__ import annotations
 
+from engine import fsio  # noqa: E402
+
 import json
 import os
 import re
@@ -249,9 +251,11 @@ class Worker:
                 elif isinstance(rec, Tombstone):
                     tombs.append(rec)
             flush()
-        except Exception as e:  # a connector bug or a storage failure mid-unit: quarantine the unit, never crash the build
+        except Exception as e:  # a connector bug mid-unit: quarantine the unit, never crash the build
             writer.close()
             sink.discard()
+            if fsio.is_transient(e):  # the store did not answer: the task is retried, nothing quarantined
+                raise
             return self._failed_unit(unit, e, read, t0)
         writer.close()
         sink.commit()

@@ -154,3 +154,17 @@ def test_memory_filesystem(tmp_path):
     _, docs, _ = read_all("jsonl", "memory://mem-test/in/*.jsonl")
     assert docs[0].text == "from memory"
     assert not any(isinstance(d, Tombstone) for d in docs)
+
+
+def test_transient_storage_error_is_raised_not_quarantined(tmp_path, monkeypatch):
+    """A store that does not answer must fail the task (Ray retries it), never quarantine the input."""
+    p = tmp_path / "a.jsonl"
+    p.write_text('{"text": "x"}\n')
+    import connectors.jsonl as cj
+
+    def boom(*a, **k):
+        raise ConnectionResetError(104, "reset by peer")
+
+    monkeypatch.setattr(cj.fsio, "open_input", boom)
+    with pytest.raises(ConnectionResetError):
+        read_all("jsonl", p)
