@@ -38,7 +38,10 @@ def test_ray_job_submit_builds_demo(tmp_path):
     short_tmp = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # unix socket paths must stay short
     head = subprocess.Popen(
         [ray_bin, "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
-         f"--dashboard-port={dash}", "--disable-usage-stats", f"--temp-dir={short_tmp}"],
+         f"--dashboard-port={dash}", "--disable-usage-stats", f"--temp-dir={short_tmp}",
+         # own agent ports: the session's embedded Ray already holds the defaults (52365, ...)
+         f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+         f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     out = tmp_path / "out"
@@ -51,7 +54,7 @@ def test_ray_job_submit_builds_demo(tmp_path):
             time.sleep(2)
         else:
             pytest.fail("ray head did not come up")
-        for _ in range(30):  # the dashboard answers before its job agent is up
+        for _ in range(24):  # the dashboard answers before its job agent is up
             r = subprocess.run(
                 [ray_bin, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", ".", "--",
                  "python", "-m", "engine.build", "--manifest", "demo.yaml", "--output", str(out)],
