@@ -14,6 +14,7 @@ Options (beyond :class:`connectors.base.RecordConnector`): ``delimiter`` (defaul
 """
 from __future__ import annotations
 
+import io
 import os
 from typing import Iterator
 
@@ -40,9 +41,24 @@ class CsvConnector(RecordConnector):
         parse = pacsv.ParseOptions(
             delimiter=self.options.get("delimiter", ","), newlines_in_values=True, invalid_row_handler=lambda r: "skip"
         )
+        # the first 64 KiB, read here: pyarrow's read-ahead could otherwise hit a corrupt tail
+        # (truncated gzip) before it has returned the header
+        head = b""
         with fsio.open_input(unit.path, "rb") as f:
-            r = pacsv.open_csv(f, parse_options=parse, read_options=pacsv.ReadOptions(block_size=1 << 16))
-            return list(r.schema.names)
+            try:
+                while len(head) < 1 << 16:
+                    chunk = f.read((1 << 16) - len(head))
+                    if not chunk:
+                        break
+                    head += chunk
+            except EOFError:
+                if not head:
+                    raise
+        if not head.strip():
+            return []
+        first = head.split(b"\n", 1)[0] + b"\n"
+        r = pacsv.open_csv(io.BytesIO(first), parse_options=parse, read_options=pacsv.ReadOptions(block_size=1 << 16))
+        return list(r.schema.names)
 
     def filter_rule(self, rec: dict) -> str | None:
         """A source rule that filters this record (reason), or None.  Default: ``options.drop_if``."""
