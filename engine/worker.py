@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from connectors import registry
@@ -218,7 +219,7 @@ class Worker:
             if table.num_rows:
                 writer.write_table(table)
                 kept_docs += table.num_rows
-                kept_chars += sum(len(t) for t in table.column("text").to_pylist())
+                kept_chars += int(pc.sum(pc.utf8_length(table.column("text"))).as_py() or 0)  # no second decode to Python
                 keys_parts.append(
                     dedup_exact.keys_table(
                         table, unit.source, ctx.config.priority, unit.unit_id, self.manifest.resources.dedup_partitions
