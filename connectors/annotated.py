@@ -20,7 +20,7 @@ Verified formats:
 """
 from __future__ import annotations
 
-from engine import fsio  # noqa: E402
+from engine.core import fsio
 
 import os
 from typing import Iterator

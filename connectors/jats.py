@@ -44,7 +44,7 @@ from connectors._xmlutil import find_local, flat_text, iter_local, local, parse_
 from connectors.base import Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
-from engine import fsio
+from engine.core import fsio
 
 _XLINK = "{http://www.w3.org/1999/xlink}href"
 #: never part of the text

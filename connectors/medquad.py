@@ -14,7 +14,7 @@ One document per QA pair: question, blank line, answer.  Id ``<collection>/<file
 """
 from __future__ import annotations
 
-from engine import fsio  # noqa: E402
+from engine.core import fsio
 
 import os
 from typing import Iterator
