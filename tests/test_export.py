@@ -138,14 +138,14 @@ def test_cli_errors_before_work(tmp_path, capsys):
 
 
 @pytest.mark.ray
-def test_ray_dataset_reads_in_tasks(demo_build):
-    ds = export.ray_dataset(str(demo_build))
-    doc = json.loads((demo_build / "build.json").read_text())
-    assert ds.count() == sum(s["rows"] for s in doc["shards"])
-    by_src = {r["source"]: r["count()"] for r in ds.groupby("source").count().take_all()}
-    want: dict[str, int] = {}
-    for s in doc["shards"]:
-        want[s["source"]] = want.get(s["source"], 0) + s["rows"]
-    assert by_src == want
-    row = ds.filter(lambda r: r["source"] == "pubmed").take(1)[0]
-    assert int(np.sum(row["doc_lens"])) == len(row["input_ids"])
+def test_ray_dataset_reads_in_tasks(tmp_path, ray_session):
+    out = make_build(tmp_path / "out")
+    ds = export.ray_dataset(str(out))
+    assert ds.count() == 18
+    counts = {r["source"]: r["count()"] for r in ds.groupby("source").count().take_all()}
+    assert counts == {"notes": 12, "pubmed": 6}
+    got = sorted((r["doc_ids"].tolist(), r["input_ids"].tolist(), r["doc_lens"].tolist())
+                 for r in ds.filter(lambda r: r["source"] == "pubmed").take_all())
+    want = sorted((d, i, n) for i, n, d in arrow_rows(out, "pubmed"))
+    assert got == want
+    assert export.ray_dataset(str(out), sources=["notes"]).count() == 12
