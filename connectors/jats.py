@@ -37,20 +37,31 @@ import csv
 import fnmatch
 import io
 import os
+import re
 import xml.etree.ElementTree as ET
 from typing import Iterator
 
+from connectors._licence import article_licence
 from connectors._xmlutil import find_local, flat_text, iter_local, local, parse_xml, squash
 from connectors.base import Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
 from engine import fsio
 
-_XLINK = "{http://www.w3.org/1999/xlink}href"
-#: never part of the text
-_SKIP = frozenset({"ref-list", "table", "graphic", "inline-graphic", "media", "alternatives", "tex-math", "supplementary-material", "object-id", "fig", "table-wrap", "table-wrap-foot", "fn-group"})
+#: never part of the text (formulas are linearized by flat_text, their graphics left out)
+_SKIP = frozenset({
+    "ref-list", "table", "graphic", "inline-graphic", "media", "supplementary-material", "inline-supplementary-material",
+    "object-id", "fig", "table-wrap", "table-wrap-foot", "fn-group",
+})
 #: blocks whose children are walked
 _CONTAINERS = frozenset({"sec", "body", "boxed-text", "app", "list", "list-item", "disp-quote", "statement", "def-list", "def-item", "glossary", "abstract", "trans-abstract"})
+#: sections that only point to files outside the article
+_SUPP_TITLE = re.compile(r"^\s*(?:electronic\s+)?(?:supplementary|supplemental|supporting)\s+(?:material|materials|information|data|files?)\b|^\s*additional\s+files?\s*$", re.I)
+_POINTER = re.compile(r"\b(?:supplement\w*|supporting|additional\s+file)\b.*\b(?:accessed|found|available|downloaded)\b", re.I)
+
+
+class _Heading(str):
+    """A title: kept only when its section has text under it."""
 
 
 def _captions(el: ET.Element, out: list[str]) -> None:
@@ -66,51 +77,59 @@ def _captions(el: ET.Element, out: list[str]) -> None:
                 out.append(squash(f"{label} {text}") if label else text)
 
 
+def _supplementary(sec: ET.Element) -> bool:
+    if "supplementary" in (sec.get("sec-type") or "").lower():
+        return True
+    title = find_local(sec, "title")
+    return title is not None and bool(_SUPP_TITLE.match(flat_text(title)))
+
+
+def _dangling(p: ET.Element, text: str) -> bool:
+    """A lead-in to a supplementary file that was left out ("... can be accessed here:")."""
+    if not text.endswith(":"):
+        return False
+    return any(local(d.tag) in ("supplementary-material", "inline-supplementary-material", "media") for d in p.iter()) or bool(_POINTER.search(text))
+
+
+def _section(el: ET.Element, out: list[str]) -> None:
+    """The blocks of a container; its titles are dropped when nothing but titles is left."""
+    sub: list[str] = []
+    _blocks(el, sub)
+    if any(not isinstance(b, _Heading) for b in sub):
+        out.extend(sub)
+
+
 def _blocks(el: ET.Element, out: list[str]) -> None:
-    """Titles and paragraphs under a container, in document order (captions after each paragraph)."""
+    """Titles, paragraphs and display formulas under a container, in document order
+    (captions after each paragraph)."""
     for c in el:
         name = local(c.tag)
         if name in ("title", "label") and local(el.tag) in ("sec", "abstract", "app", "boxed-text"):
             if name == "title":
                 t = flat_text(c)
                 if t:
-                    out.append(t)
+                    out.append(_Heading(t))
         elif name in ("p", "def", "term"):
             t = flat_text(c, _SKIP)
-            if t:
+            if t and not _dangling(c, t):
                 out.append(t)
             _captions(c, out)
+        elif name in ("disp-formula", "disp-formula-group"):
+            t = flat_text(_wrap(c), _SKIP)
+            if t:
+                out.append(t)
         elif name in ("fig", "table-wrap", "fig-group", "table-wrap-group"):
             _captions(_wrap(c), out)
         elif name in _CONTAINERS:
-            _blocks(c, out)
+            if name == "sec" and _supplementary(c):
+                continue
+            _section(c, out)
 
 
 def _wrap(e: ET.Element) -> ET.Element:
     w = ET.Element("wrap")
     w.append(e)
     return w
-
-
-def _licence(meta_el: ET.Element | None) -> str | None:
-    if meta_el is None:
-        return None
-    perm = find_local(meta_el, "permissions")
-    if perm is None:
-        return None
-    for lic in iter_local(perm, "license"):
-        for ref in iter_local(lic, "license_ref"):
-            if (ref.text or "").strip():
-                return ref.text.strip()[:200]
-        href = lic.get(_XLINK) or lic.get("href")
-        if href:
-            return href.strip()[:200]
-        if lic.get("license-type"):
-            return lic.get("license-type").strip()[:200]
-        p = flat_text(lic)
-        if p:
-            return p[:200]
-    return None
 
 
 @register("pmc_oa")
@@ -214,12 +233,12 @@ class PmcOaConnector(TextFilesConnector):
                 parts.append(title)
             for ab in am:
                 if local(ab.tag) == "abstract":
-                    _blocks(ab, parts)
+                    _section(ab, parts)
                     if not len(ab) and (ab.text or "").strip():
                         parts.append(squash(ab.text))
         body = find_local(root, "body")
         if body is not None:
-            _blocks(body, parts)
+            _section(body, parts)
         text = "\n\n".join(parts)
         if not text:
             yield Drop(did, "filtered", "source rule: article has no title, abstract or body text", location)
@@ -233,7 +252,8 @@ class PmcOaConnector(TextFilesConnector):
                 if y:
                     year = y.strip()
                     break
+        licence, licence_url = article_licence(am)
         yield self.checked(
-            did, text, location, pmcid=pmcid, pmid=ids.get("pmid"), licence=_licence(am), subset=subset,
-            article_type=root.get("article-type"), year=year, member=name,
+            did, text, location, pmcid=pmcid, pmid=ids.get("pmid"), licence=licence, licence_url=licence_url,
+            subset=subset, article_type=root.get("article-type"), year=year, member=name,
         )

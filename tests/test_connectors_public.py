@@ -85,7 +85,7 @@ def test_clinical_trials_zip(tmp_path):
     assert ids(recs) == ["clinical_trials:NCT02252835", "clinical_trials:NCT00000102"]
     assert drops(recs) == [("clinical_trials:NCT01234517", "filtered")]
     t = recs[0].text
-    assert t.startswith("A Randomized Trial of an Invented Intervention (NCT02252835)\n\nBrief Summary\n")
+    assert t.startswith("Invented Trial NCT02252835\n\nA Randomized Trial of an Invented Intervention (NCT02252835)\n\nBrief Summary\n")
     assert "\n\nDetailed Description\n" in t and "\n\nEligibility Criteria\nInclusion Criteria:\n\n* Adults aged 18 to 80" in t
     assert recs[0].meta == {"nct_id": "NCT02252835", "status": "COMPLETED", "study_type": "INTERVENTIONAL", "language": "en"}
     # zip with a non-text member, a malformed JSON member and a non-study JSON
@@ -98,7 +98,8 @@ def test_clinical_trials_zip(tmp_path):
         zf.writestr("NCT3.json", "[1, 2]")
     recs = read_all("clinical_trials", str(z))
     assert ids(recs) == ["clinical_trials:NCT1"] and recs[0].text == "Brief Summary\nA summary."
-    assert drops(recs) == [("clinical_trials:logo.png", "quarantined"), ("clinical_trials:NCT2", "quarantined"), ("clinical_trials:NCT3", "quarantined")]
+    assert drops(recs) == [("clinical_trials:logo.png", "quarantined"), ("clinical_trials:NCT2", "quarantined"),
+                            ("clinical_trials:NCT3#0", "quarantined"), ("clinical_trials:NCT3#1", "quarantined")]  # a list of two non-studies
 
 
 def test_medquad_pairs_empty_answers_and_malformed(tmp_path):

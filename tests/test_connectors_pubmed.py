@@ -45,12 +45,12 @@ def test_fixture_baseline_and_update():
     # the doc id names the file, so a PMID.VERSION re-released by an update file stays distinct
     assert ds[0].doc_id == "pubmed:31000001.1@pubmed25n0001" and ds[-2].doc_id.endswith("@pubmed25n1275")
     assert drops(recs) == []
-    # structured abstract: labels kept as headings, inline markup (<i>, <sub>, <sup>, MathML) flattened
+    # structured abstract: labels kept as headings, inline markup flattened (<sub>/<sup> marked)
     d1 = ds[0]
     assert d1.text.startswith("Early inflammatory markers in E. coli sepsis: a cohort study.\n\nBACKGROUND\nSepsis in Escherichia coli")
     for label in ("BACKGROUND\n", "METHODS\n", "RESULTS\n", "CONCLUSIONS\n"):
         assert label in d1.text
-    assert "ratio x2 in 120 adults; CO2 and" in d1.text and "<" not in d1.text
+    assert "ratio x^2 in 120 adults; CO_2 and 10^9 cells/L" in d1.text and "<" not in d1.text
     assert "deterioration & mortality" in d1.text
     assert d1.meta == {"pmid": "31000001", "version": 1, "year": "2019", "file": "pubmed25n0001", "language": "en"}
     # citation without abstract: the title alone
