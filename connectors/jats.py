@@ -34,7 +34,6 @@ instead of decompressing the whole package once just to list it, and members mar
 from __future__ import annotations
 
 import csv
-import fnmatch
 import io
 import os
 import re
@@ -170,8 +169,7 @@ class PmcOaConnector(TextFilesConnector):
                 continue
             for f in files:
                 size, version = fsio.identity(f)
-                names = [m for m, _ in self._read_filelist(lists[f])
-                         if fnmatch.fnmatch(m, self._pattern()) or fnmatch.fnmatch(os.path.basename(m), self._pattern())]
+                names = [m for m, _ in self._read_filelist(lists[f]) if self.matches(m)]
                 for i in range(0, len(names), per):
                     units.append(WorkUnit(self.source.name, f, size, version, members=tuple(names[i : i + per])))
         return units
