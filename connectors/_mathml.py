@@ -35,6 +35,8 @@ _ACCENT = {
     "→": "\u20d7", "⃗": "\u20d7", "´": "\u0301", "`": "\u0300", "ˇ": "\u030c",
 }
 _SKIP = {"annotation", "annotation-xml", "mphantom", "none", "mprescripts", "maligngroup", "malignmark"}
+#: ends with a bare (unparenthesized) sub- or superscript
+_SCRIPT_END = re.compile(r"[_^][^\s()_^]+$")
 _ATOM = re.compile(r"[\w.,′″'\u0300-\u036f\u20d0-\u20ff]+|[^\s\w]")
 
 
@@ -96,6 +98,8 @@ def _row(elems) -> str:
         else:
             s = _node(c)
             if s.strip():
+                if out and _SCRIPT_END.search(out[-1]) and s[:1].isalnum():
+                    out.append(" ")  # x_i y, not x_iy: a script ends where the next token starts
                 out.append(s)
                 prev_op = False
     return "".join(out)

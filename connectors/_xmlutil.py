@@ -127,8 +127,8 @@ def _render(c: ET.Element, name: str, skip: frozenset[str]) -> str:
         s = linearize(c)
         return f" {s} " if c.get("display") == "block" else s
     if name in ("inline-formula", "disp-formula"):
-        s = _formula(c, skip)
-        return f" {s} " if name == "disp-formula" else s
+        s = _formula(c, skip)  # a formula with no text form (a graphic) still separates words
+        return f" {s} " if name == "disp-formula" or not s else s
     if name == "tex-math":
         return _tex(c)
     if name == "alternatives":

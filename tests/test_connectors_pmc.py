@@ -124,3 +124,75 @@ def test_discovery_from_filelist_without_listing_the_package(tmp_path, monkeypat
     # a member the file list names but the package lacks is counted, not lost
     (missing,) = [r for r in recs if isinstance(r, Drop)]
     assert (missing.doc_id, missing.bucket, missing.reason) == ("pmc_oa:d/PMC3.xml", "quarantined", "archive member missing")
+
+
+# -- text fidelity: formulas, superscripts, left-over headings, licence ids ---------------------------
+JATS = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.1d3 20150301//EN" "JATS-archivearticle1.dtd">
+<article xmlns:mml="http://www.w3.org/1998/Math/MathML" xmlns:xlink="http://www.w3.org/1999/xlink" article-type="research-article">
+<front><article-meta><article-id pub-id-type="pmc">{pmc}</article-id>
+<title-group><article-title>Counting models for ward admissions</article-title></title-group>
+<permissions><copyright-year>2015</copyright-year>{licence}</permissions>
+</article-meta></front>
+<body>{body}</body></article>"""
+
+PLOS_LICENCE = ('<license xlink:type="simple"><license-p>This is an open access article distributed under the terms of the '
+                '<ext-link ext-link-type="uri" xlink:href="http://creativecommons.org/licenses/by/4.0/">Creative Commons Attribution License</ext-link>, '
+                "which permits unrestricted use, distribution, and reproduction in any medium, provided the original author and source are credited.</license-p></license>")
+
+BODY = """<sec id="sec001"><title>Methods</title>
+<p>The probability that the count lies between <italic>a</italic> and <italic>b</italic> is<disp-formula id="pone.0000001.e001"><alternatives><graphic xlink:href="pone.0000001.e001.jpg" id="pone.0000001.e001g" mimetype="image" position="anchor" orientation="portrait"/><mml:math id="M1"><mml:mrow><mml:mi>P</mml:mi><mml:mo>=</mml:mo><mml:msubsup><mml:mo>&#x222B;</mml:mo><mml:mi>a</mml:mi><mml:mi>b</mml:mi></mml:msubsup><mml:mi>f</mml:mi><mml:mo>(</mml:mo><mml:mi>x</mml:mi><mml:mo>)</mml:mo><mml:mi>d</mml:mi><mml:mi>x</mml:mi></mml:mrow></mml:math></alternatives><label>(1)</label></disp-formula>with <inline-formula id="pone.0000001.e002"><alternatives><graphic xlink:href="pone.0000001.e002.jpg" mimetype="image" position="anchor" orientation="portrait"/><mml:math id="M2"><mml:mi>&#x393;</mml:mi></mml:math></alternatives></inline-formula> being the generalized incomplete gamma function.</p>
+<p>Counts above 10<sup>9</sup>/L and <italic>P</italic><sub>a</sub>O<sub>2</sub> were recorded, as before<sup><xref ref-type="bibr" rid="pone.0000001.ref001">1</xref>,<xref ref-type="bibr" rid="pone.0000001.ref002">2</xref></sup>.</p>
+<p>The level was <inline-formula><tex-math id="M3"><![CDATA[\\documentclass[12pt]{minimal}\\usepackage{amsmath}\\begin{document}$$\\alpha=0.05$$\\end{document}]]></tex-math></inline-formula> and the scale<inline-formula><inline-graphic xlink:href="e003.gif"/></inline-formula>fixed.</p>
+<disp-formula id="e4"><label>(2)</label><mml:math display="block"><mml:mi>y</mml:mi><mml:mo>=</mml:mo><mml:mfrac><mml:mn>1</mml:mn><mml:mi>n</mml:mi></mml:mfrac></mml:math></disp-formula>
+</sec>
+<sec id="sec002"><title>Funding</title><p>Funded by the ward.</p>
+<p>Supplemental data for this article can be accessed here:<inline-supplementary-material xlink:href="z.pdf"/></p></sec>
+<sec id="sec003"><title>Supplementary Material</title><supplementary-material content-type="local-data" id="SM1"><media xlink:href="data.zip"><caption><p>Data sheet.</p></caption></media></supplementary-material></sec>
+<sec id="sec004"><title>Results</title><sec id="sec005"><title>Empty subsection</title><fig id="f1"><graphic xlink:href="f1.tif"/></fig></sec></sec>
+<sec sec-type="supplementary-material"><title>Supporting information</title><supplementary-material id="pone.0000001.s001" xlink:href="pone.0000001.s001.docx"><label>S1 Table</label><caption><title>Counts by ward.</title><p>(DOCX)</p></caption></supplementary-material></sec>"""
+
+
+def jats(tmp_path, pmc: str, licence: str = PLOS_LICENCE, body: str = "<p>Body.</p>") -> str:
+    (tmp_path / f"{pmc}.nxml").write_text(JATS.format(pmc=pmc, licence=licence, body=body))
+    return str(tmp_path / f"{pmc}.nxml")
+
+
+def test_formulas_never_glue_words_and_superscripts_are_marked(tmp_path):
+    (d,) = read_all(jats(tmp_path, "PMC4000001", body=BODY))
+    t = d.text
+    assert "between a and b is P = \u222b_a^b f(x)dx with \u0393 being the generalized incomplete gamma function." in t
+    assert "Counts above 10^9/L and P_aO_2 were recorded, as before[1,2]." in t
+    assert "The level was \\alpha=0.05 and the scale fixed." in t  # TeX without its document wrapper; a graphic leaves a space
+    assert "\n\ny = 1/n\n\n" in t  # a display formula between paragraphs is its own block, without its label
+    for glued in ("iswith", "\u0393being", "0.05and", "scalefixed", "bf(x)", "dxwith"):
+        assert glued not in t
+    assert "(1)" not in t and "(2)" not in t
+
+
+def test_left_over_headings_are_dropped(tmp_path):
+    (d,) = read_all(jats(tmp_path, "PMC4000002", body=BODY))
+    t = d.text
+    assert "\n\nFunding\n\nFunded by the ward." in t
+    for gone in ("Supplementary Material", "Supporting information", "accessed here", "Empty subsection", "Results", "S1 Table", "Data sheet"):
+        assert gone not in t, gone
+    assert t.endswith("y = 1/n\n\nFunding\n\nFunded by the ward.")
+
+
+def test_licence_is_an_id_never_a_paragraph(tmp_path):
+    cases = {
+        "PMC5000001": (PLOS_LICENCE, "CC-BY-4.0", "http://creativecommons.org/licenses/by/4.0/"),
+        "PMC5000002": ('<license license-type="open-access"><license-p>This article is licensed under a Creative Commons '
+                       "Attribution-NonCommercial 4.0 International License.</license-p></license>", "CC-BY-NC-4.0", None),
+        "PMC5000003": ('<license xlink:href="https://www.elsevier.com/tdm/userlicense/1.0/"><license-p>Elsevier user licence.</license-p></license>',
+                       "https://www.elsevier.com/tdm/userlicense/1.0/", "https://www.elsevier.com/tdm/userlicense/1.0/"),
+        "PMC5000004": ("<license><license-p>Published under the publisher's standard terms of use for archived articles.</license-p></license>", None, None),
+        "PMC5000005": ('<license license-type="cc-by-nc-nd"><license-p>See the journal website.</license-p></license>', "CC-BY-NC-ND", None),
+        "PMC5000006": ('<license><ali:license_ref xmlns:ali="http://www.niso.org/schemas/ali/1.0/">https://creativecommons.org/publicdomain/zero/1.0/</ali:license_ref></license>',
+                       "CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+    }
+    for pmc, (lic, _, _) in cases.items():
+        jats(tmp_path, pmc, licence=lic)
+    recs = read_all(str(tmp_path))
+    got = {r.meta["pmcid"]: (r.meta.get("licence"), r.meta.get("licence_url")) for r in recs}
+    assert got == {pmc: (want, url) for pmc, (_, want, url) in cases.items()}
