@@ -227,8 +227,11 @@ class PmcOaConnector(TextFilesConnector):
         if am is not None:
             tg = find_local(am, "title-group")
             title = flat_text(find_local(tg, "article-title")) if tg is not None else ""
-            if title:
-                parts.append(title)
+            subtitle = flat_text(find_local(tg, "subtitle")) if tg is not None else ""
+            if title and subtitle:
+                title += (" " if title.endswith((":", "?", "!", ".")) else ": ") + subtitle
+            if title or subtitle:
+                parts.append(title or subtitle)
             for ab in am:
                 if local(ab.tag) == "abstract":
                     _section(ab, parts)
@@ -237,6 +240,9 @@ class PmcOaConnector(TextFilesConnector):
         body = find_local(root, "body")
         if body is not None:
             _section(body, parts)
+        floats = find_local(root, "floats-group")  # figures and tables kept apart from the body
+        if floats is not None:
+            _captions(floats, parts)
         text = "\n\n".join(parts)
         if not text:
             yield Drop(did, "filtered", "source rule: article has no title, abstract or body text", location)

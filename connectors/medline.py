@@ -244,17 +244,24 @@ class PubmedConnector(Connector):
         title, translated = _untranslated(title)
         parts = [title] if title else []
         other_langs: list[str] = []
+        seen: set[str] = set()
         for ab in [abstract, *others]:
             if ab is None:
                 continue
-            n = len(parts)
+            blocks = []
             for at in ab.findall("AbstractText"):
                 body = flat_text(at)
                 label = squash(at.get("Label") or "")
                 if label and body:
-                    parts.append(f"{label}\n{body}")
+                    blocks.append(f"{label}\n{body}")
                 elif body:
-                    parts.append(body)
+                    blocks.append(body)
+            key = " ".join(" ".join(blocks).casefold().split())
+            if not blocks or key in seen:
+                continue  # an OtherAbstract that repeats an abstract already taken
+            seen.add(key)
+            n = len(parts)
+            parts.extend(blocks)
             lang = _lang(ab.get("Language") or "eng") if ab is not abstract else "en"
             if len(parts) > n and lang != "en" and lang not in other_langs:
                 other_langs.append(lang)

@@ -9,7 +9,9 @@ subsets to respect the MedlinePlus copyright" (A.D.A.M. encyclopedia, MedlinePlu
 herbs and supplements): those QA pairs have empty ``<Answer/>`` and are counted as
 ``filtered`` (source rule), not read as documents.
 
-One document per QA pair: question, blank line, answer.  Id ``<collection>/<file stem>#<pid>``
+One document per QA pair: question, blank line, answer.  The answers come with their line
+breaks flattened to runs of spaces; list items (``syndrome:  - Genetic Testing Registry  -
+Diagnostic Tests``) are put back on lines of their own (``- `` at the start of a line).  Id ``<collection>/<file stem>#<pid>``
 (document ids alone repeat across collections).  meta: focus, qtype, collection source.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from engine import fsio  # noqa: E402
 
 import os
+import re
 from typing import Iterator
 
 from connectors._fixed import FixedOptions
@@ -24,6 +27,9 @@ from connectors._xmlutil import flat_text, iter_local, local, parse_xml
 from connectors.base import Drop, Record, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
+
+
+_BULLET = re.compile(r"(?<=\S)[ \t]{2,}- (?=[^\W\d_])")
 
 
 @register("medquad")
@@ -56,7 +62,7 @@ class MedquadConnector(FixedOptions, TextFilesConnector):
             q_el = next((c for c in qa if local(c.tag) == "Question"), None)
             a_el = next((c for c in qa if local(c.tag) == "Answer"), None)
             # answers keep their line structure (lists, paragraphs); only the ends are trimmed
-            q, a = flat_text(q_el), ("".join(a_el.itertext()).strip() if a_el is not None else "")
+            q, a = flat_text(q_el), (_BULLET.sub("\n- ", "".join(a_el.itertext()).strip()) if a_el is not None else "")
             if not a:
                 yield Drop(did, "filtered", "source rule: empty answer (removed upstream for copyright)", f"{location}#pid={pid}")
                 continue

@@ -14,7 +14,10 @@ Verified layouts (search tool; where a check found nothing it says so):
   are required.)
 * ``mtsamples``: the mtsamples.com scrape (Kaggle ``mtsamples.csv``): an unnamed index column,
   description, medical_specialty, sample_name, transcription, keywords.  Empty transcriptions
-  are filtered by source rule.
+  are filtered by source rule.  The scrape turned the reports' line breaks into commas
+  (``SUBJECTIVE:,  This ...``, ``... flaring up.,MEDICATIONS: , Her ...``, ``M-MODE: , ,1.  Left
+  ...cm.,2.  Normal``): a comma after a heading colon, a comma glued between a sentence end and
+  the next line, and commas left at the start of a line become the line breaks they replaced.
 * ``aci_bench``: aci-bench ``data/challenge_data/*.csv`` (train, valid, clinicalnlp_taskB_test1,
   ...): header ``dataset,encounter_id,dialogue,note`` (found verbatim in several public readers
   of "ACI-Bench's challenge CSVs", corpus ``code``), multi-line quoted dialogue / note.
@@ -33,9 +36,23 @@ Verified layouts (search tool; where a check found nothing it says so):
 """
 from __future__ import annotations
 
+import re
+
 from connectors._fixed import FileScopedIds, FixedOptions
+from connectors.base import Doc
 from connectors.csv_table import CsvConnector
 from connectors.registry import register
+
+_HEADING_COMMA = re.compile(r":[ \t]*,[ \t]*")
+_GLUED_LINE = re.compile(r"(?<=[.?!)]),(?=[A-Z0-9(])")
+_LEADING_COMMA = re.compile(r"^(?:[ \t]*,)+[ \t]*", re.M)
+
+
+def mtsamples_lines(text: str) -> str:
+    """The line breaks of an MTSamples transcription back from the commas the scrape left."""
+    text = _HEADING_COMMA.sub(":\n", text)
+    text = _GLUED_LINE.sub("\n", text)
+    return _LEADING_COMMA.sub("", text)
 
 
 @register("chexpert_plus")
@@ -56,7 +73,11 @@ class MtsamplesConnector(FixedOptions, CsvConnector):
         idx = rec.get("")
         if idx not in (None, "") and not self.options.get("id_field"):
             fallback_id = str(idx).strip()
-        return super().docs_from_record(rec, fallback_id, location)
+        out = super().docs_from_record(rec, fallback_id, location)
+        for d in out:
+            if isinstance(d, Doc):
+                d.text = mtsamples_lines(d.text)
+        return out
 
     def filter_rule(self, rec: dict) -> str | None:
         if not str(rec.get("transcription") or "").strip():

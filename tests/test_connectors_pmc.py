@@ -196,3 +196,14 @@ def test_licence_is_an_id_never_a_paragraph(tmp_path):
     recs = read_all(str(tmp_path))
     got = {r.meta["pmcid"]: (r.meta.get("licence"), r.meta.get("licence_url")) for r in recs}
     assert got == {pmc: (want, url) for pmc, (_, want, url) in cases.items()}
+
+
+def test_subtitle_and_floats_group_captions_are_kept(tmp_path):
+    x = JATS.format(pmc="PMC4000003", licence=PLOS_LICENCE, body="<p>See <xref ref-type=\"fig\" rid=\"f1\">Fig 1</xref>.</p>")
+    x = x.replace("<article-title>Counting models for ward admissions</article-title>",
+                  "<article-title>Counting models for ward admissions</article-title><subtitle>a retrospective cohort</subtitle>")
+    x = x.replace("</body>", '</body><floats-group><fig id="f1"><label>Fig 1</label><caption><title>Admissions per week.</title>'
+                  '<p>Counts over 10<sup>3</sup>.</p></caption><graphic xlink:href="f1.tif"/></fig></floats-group>')
+    (tmp_path / "PMC4000003.nxml").write_text(x)
+    (d,) = read_all(str(tmp_path))
+    assert d.text == "Counting models for ward admissions: a retrospective cohort\n\nSee Fig 1.\n\nFig 1 Admissions per week. Counts over 10^3."

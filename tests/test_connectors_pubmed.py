@@ -199,3 +199,9 @@ def test_other_abstract_language_is_recorded(tmp_path):
     (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0012.xml.gz", body))))
     assert d.text.endswith("Some abstract text here.\n\nResumen en espa\u00f1ol.")
     assert d.meta["language"] == "en" and d.meta["other_abstract_language"] == "es"
+
+
+def test_other_abstract_repeating_the_abstract_appears_once(tmp_path):
+    body = art(41).replace("</MedlineCitation>", '<OtherAbstract Type="Publisher" Language="eng"><AbstractText>Some abstract  text here.</AbstractText></OtherAbstract></MedlineCitation>')
+    (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0013.xml.gz", body))))
+    assert d.text == "A title about sepsis outcomes\n\nSome abstract text here." and "other_abstract_language" not in d.meta
