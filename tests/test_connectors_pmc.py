@@ -207,3 +207,12 @@ def test_subtitle_and_floats_group_captions_are_kept(tmp_path):
     (tmp_path / "PMC4000003.nxml").write_text(x)
     (d,) = read_all(str(tmp_path))
     assert d.text == "Counting models for ward admissions: a retrospective cohort\n\nSee Fig 1.\n\nFig 1 Admissions per week. Counts over 10^3."
+
+
+def test_graphic_only_formulas_leave_a_separator(tmp_path):
+    # older PLoS ONE articles carry display formulas as images only
+    body = ('<sec id="s2"><title>Model</title><p>The probability that the count lies between <italic>a</italic> and <italic>b</italic> is'
+            '<disp-formula id="pone.0000217.e001"><graphic xlink:href="pone.0000217.e001.jpg" mimetype="image" position="anchor"/><label>(1)</label></disp-formula>'
+            'with<inline-formula><inline-graphic xlink:href="pone.0000217.e002.jpg" mimetype="image"/></inline-formula>being the generalized incomplete gamma function.</p></sec>')
+    (d,) = read_all(jats(tmp_path, "PMC4000004", body=body))
+    assert d.text.endswith("\n\nModel\n\nThe probability that the count lies between a and b is with being the generalized incomplete gamma function.")
