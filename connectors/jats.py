@@ -1,35 +1,31 @@
 """PMC Open Access JATS XML (``connector: pmc_oa``).
 
-Format (verified):
+Input: the bulk packages ``oa_comm_xml.*.tar.gz`` / ``oa_noncomm_xml.*.tar.gz`` (baseline and
+``*.incr.*`` increments), one article per member (``.xml``; older packages ``.nxml``), or plain
+``.xml`` / ``.nxml`` files in a tree.  Old NLM Journal Archiving DTD (2.x/3.0) and JATS 1.x
+articles are both read (same element names; a default namespace is ignored; HTML named
+entities from the DTDs are mapped, see :mod:`connectors._xmlutil`).  The subset (comm /
+noncomm) follows from the package name.
 
-* Bulk packages ``oa_comm_xml.PMC0xxxxxxxx.baseline.YYYY-MM-DD.tar.gz`` /
-  ``oa_noncomm_xml.*.tar.gz`` (and ``*.incr.*`` increments) whose members are one article each
-  (``PMC0xxxxxxxx/PMCnnnnnnn.xml``; older packages ``.nxml``).  The subset (comm / noncomm)
-  follows from the package name; the per-article licence is in
-  ``front/article-meta/permissions/license`` (``@license-type``, ``@xlink:href``, or JATS 1.2+
-  ``<ali:license_ref>``).  Cross-checked with the Hugging Face ``pmc/open_access`` loader
-  (search corpus ``docs``: huggingface.co/datasets/pmc/open_access, which reads the same
-  oa_comm / oa_noncomm packages) and the JATS tag library element names (article-title,
-  abstract, body/sec/title/p, fig/caption, table-wrap/caption, back/ref-list, permissions/license,
-  ali:license_ref; rubydoc niso-jats classes License, LicenseP).
-* Old NLM Journal Archiving DTD (2.x/3.0) and JATS 1.x use the same element names; some
-  producers put the elements in a default namespace (handled: names are compared without
-  namespace).  Numeric character references are standard XML; HTML named entities from the
-  DTDs are mapped (see :mod:`connectors._xmlutil`).
+Text kept, in order: article-title (with its subtitle), each abstract (section titles and
+paragraphs), body section titles and paragraphs (lists, quotes, boxed text flattened), display
+formulas, figure and table captions (label + caption text, also from ``floats-group``).  Inline
+and display formulas are written out (MathML linearized, else the TeX of ``tex-math``; a
+formula that is only a graphic leaves a space), sub- and superscripts keep a ``_`` / ``^``
+marker (:func:`connectors._xmlutil.flat_text`).  Left out: references (``back``/``ref-list``),
+table bodies, graphics, supplementary material (its sections, and a lead-in paragraph such as
+"... can be accessed here:" that pointed to it), the rest of ``back``, and titles of sections
+left with no text.
 
-Text kept, in order: article-title, each abstract (its section titles and paragraphs), body
-section titles and paragraphs (lists, quotes, boxed text flattened), figure and table captions
-(label + caption text).  Left out: references (``back``/``ref-list``), table bodies, graphics,
-formulas' alternative encodings, supplementary material, the rest of ``back``.
+meta: pmcid, pmid, ``licence`` (an SPDX-style id such as ``CC-BY-4.0`` when the licence is a
+Creative Commons one, named by URL, ``license-type`` or the licence text; else the licence URL;
+never the licence paragraph) and ``licence_url``, subset, article_type, year, member.
 
-One work unit is a group of archive members (``files_per_unit``) or of plain ``.xml`` / ``.nxml``
-files in a tree; the tar stream is read member by member, never unpacked to disk.  Every
-package on the PMC FTP site has a sibling ``<package>.filelist.csv`` (columns ``Article File``,
-``Article Citation``, ``AccessionID``, ``LastUpdated``, ``PMID``, ``License``, ``Retracted``;
-file names and the ``Article File`` / ``Retracted`` columns confirmed in public code that reads
-them, search corpus ``code``): when it is there, discovery takes the member names from it
-instead of decompressing the whole package once just to list it, and members marked
-``Retracted = yes`` are counted as ``filtered`` (source rule) instead of read.
+One work unit is a group of archive members (``files_per_unit``) or of plain files; the tar
+stream is read member by member, never unpacked to disk.  When a package has its sibling
+``<package>.filelist.csv``, discovery takes the member names from it instead of decompressing
+the whole package once just to list it, and members marked ``Retracted = yes`` are counted as
+``filtered`` (source rule) instead of read.  Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 

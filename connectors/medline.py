@@ -1,22 +1,23 @@
 """PubMed / MEDLINE XML (``connector: pubmed``): baseline and daily update files.
 
-Format (verified):
+Input: files ``pubmedYYnNNNN.xml.gz`` (annual baseline and daily updates; update numbers
+continue after the baseline's), root ``<PubmedArticleSet>`` holding ``<PubmedArticle>`` (and
+``<PubmedBookArticle>``) records and, in update files, one ``<DeleteCitation>`` list of
+``<PMID Version="1">`` elements; older MEDLINE files have root ``<MedlineCitationSet>`` with
+``<MedlineCitation>`` records.  Format references: docs/SOURCES.md.
 
-* Files ``pubmedYYnNNNN.xml.gz`` (annual baseline and daily updates; update numbers continue
-  after the baseline's), root ``<PubmedArticleSet>`` holding ``<PubmedArticle>`` (and
-  ``<PubmedBookArticle>``) records and, in update files, one ``<DeleteCitation>`` list of
-  ``<PMID Version="1">`` elements; older MEDLINE files have root ``<MedlineCitationSet>``
-  with ``<MedlineCitation>`` records.  NLM's description ("each day, NLM produces update files
-  that include new, revised and deleted citations", ftp.ncbi.nlm.nih.gov/pubmed/README.txt) as
-  quoted by the Hugging Face ``ncbi/pubmed`` dataset card and loader (search corpus ``docs``:
-  huggingface.co/datasets/ncbi/pubmed, pubmed.py, which parses the same elements with
-  ElementTree); the MEDLINE element names (``MedlineCitation/PMID@Version``,
-  ``Article/ArticleTitle``, ``Abstract/AbstractText@Label``, ``OtherAbstract``,
-  ``Article/Language``, ``DeleteCitation/PMID``) from the PubMed DTD as used by
-  titipata/pubmed_parser (issue #109: every PubMed file now follows the MEDLINE format).
-* Text kept: ``ArticleTitle`` (books: ``BookTitle``), then each ``AbstractText`` with its
-  ``Label`` as a heading line, then each ``OtherAbstract``.  Inline markup (``<i>``, ``<b>``,
-  ``<sup>``, ``<sub>``, MathML ``<mml:math>``) is flattened to its text.
+Text kept: ``ArticleTitle`` (books: ``BookTitle``), then each ``AbstractText`` with its
+``Label`` as a heading line, then each ``OtherAbstract`` (one that repeats an abstract already
+taken is left out).  Inline markup is flattened by :func:`connectors._xmlutil.flat_text`:
+``<sup>`` / ``<sub>`` keep a ``^`` / ``_`` marker (``10^9``), MathML is linearized.  A title
+translated into English is enclosed in square brackets in MEDLINE; the brackets are removed.
+
+meta: pmid, version, year (``PubDate/Year``, else the first year of a ``MedlineDate`` range
+such as ``1998 Dec-1999 Jan``, else ``ArticleDate/Year``), file, ``language`` = ``en`` (MEDLINE
+titles and abstracts are English, a non-English article's title being a translation), and for
+articles in other languages ``article_language`` (ISO 639-1 codes of ``<Language>``),
+``title_translated`` and ``vernacular_title`` (the original title); ``other_abstract_language``
+when an ``OtherAbstract`` in another language is part of the text.
 
 Reading: the decompressed stream is scanned in 1 MiB chunks and cut at record boundaries
 (``<PubmedArticle>`` ... ``</PubmedArticle>``); each record is parsed on its own with
@@ -29,7 +30,7 @@ rank=R)`` with ``R = file_rank + VERSION * 10**6 + position in file``, where ``f
 (YY * 10**4 + NNNN) * 10**9`` from the file name, so a later update file always outranks the
 baseline.  ``DeleteCitation`` PMIDs become ``Tombstone(key, rank=file_rank + 10**9 - 1)``: they
 delete every earlier version (including one in the same file) but not a re-release in a later
-file.  The lead's global step keeps the highest rank per key and counts the rest as filtered.
+file.  The build's global step keeps the highest rank per key and counts the rest as filtered.
 """
 from __future__ import annotations
 

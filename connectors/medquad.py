@@ -1,18 +1,16 @@
 """MedQuAD (``connector: medquad``): NIH question-answer pairs, one XML file per document.
 
-Verified format (abachaa/MedQuAD readme.txt and files such as ``1_CancerGov_QA/0000001_1.xml``,
-search corpus ``code``): 12 collection folders (``1_CancerGov_QA`` ... ``12_MPlusHerbsSupplements_QA``);
-each file ``<Document id=".." source=".." url=".."><Focus>..</Focus><FocusAnnotations>..
-</FocusAnnotations><QAPairs><QAPair pid="1"><Question qid=".." qtype="..">..</Question>
-<Answer>..</Answer></QAPair>...</QAPairs></Document>``.  "We removed the answers from 3
-subsets to respect the MedlinePlus copyright" (A.D.A.M. encyclopedia, MedlinePlus drugs,
-herbs and supplements): those QA pairs have empty ``<Answer/>`` and are counted as
-``filtered`` (source rule), not read as documents.
+Layout: 12 collection folders (``1_CancerGov_QA`` ... ``12_MPlusHerbsSupplements_QA``); each
+file ``<Document id source url><Focus/><FocusAnnotations/><QAPairs><QAPair pid><Question qid
+qtype/><Answer/></QAPair>...</QAPairs></Document>``.  Three MedlinePlus collections ship with
+their answers removed (copyright): those QA pairs have an empty ``<Answer/>`` and are counted
+as ``filtered`` (source rule), not read as documents.
 
 One document per QA pair: question, blank line, answer.  The answers come with their line
 breaks flattened to runs of spaces; list items (``syndrome:  - Genetic Testing Registry  -
-Diagnostic Tests``) are put back on lines of their own (``- `` at the start of a line).  Id ``<collection>/<file stem>#<pid>``
-(document ids alone repeat across collections).  meta: focus, qtype, collection source.
+Diagnostic Tests``) are put back on lines of their own (``- `` at the start of a line).  Id
+``<collection>/<file stem>#<pid>`` (document ids alone repeat across collections).  meta:
+focus, qtype, collection source.  Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
