@@ -86,6 +86,9 @@ def _row(elems) -> str:
         name = local(c.tag)
         if name == "mo":
             op = _token_text(c).strip()
+            if op == "\u2061":  # function application: log x, sin x
+                out.append(" ")
+                continue
             if not op or op in _INVISIBLE:
                 continue
             if op in _SPACED and not (op in _SIGNS and prev_op):

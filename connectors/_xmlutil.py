@@ -94,11 +94,22 @@ def flat_text(el: ET.Element | None, skip: frozenset[str] = frozenset()) -> str:
     """
     if el is None:
         return ""
-    if not skip and not any(local(d.tag) in _MARKED for d in el.iter() if d is not el):
+    if not skip and not _marked(el):
         return squash("".join(el.itertext()))  # C-accelerated path (comments and PIs skipped too)
     parts: list[str] = []
     _walk(el, skip, parts)
     return squash("".join(parts))
+
+
+def _marked(el: ET.Element) -> bool:
+    """Whether anything below ``el`` needs more than its text (most abstracts: no)."""
+    if not len(el):
+        return False
+    for d in el.iter():
+        t = d.tag
+        if d is not el and (t in _MARKED or (isinstance(t, str) and "}" in t and local(t) in _MARKED)):
+            return True
+    return False
 
 
 def _walk(e: ET.Element, skip: frozenset[str], parts: list[str]) -> None:

@@ -205,3 +205,19 @@ def test_other_abstract_repeating_the_abstract_appears_once(tmp_path):
     body = art(41).replace("</MedlineCitation>", '<OtherAbstract Type="Publisher" Language="eng"><AbstractText>Some abstract  text here.</AbstractText></OtherAbstract></MedlineCitation>')
     (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0013.xml.gz", body))))
     assert d.text == "A title about sepsis outcomes\n\nSome abstract text here." and "other_abstract_language" not in d.meta
+
+
+def test_mathml_layout_schemata():
+    from connectors._mathml import linearize
+    from connectors._xmlutil import parse_xml
+
+    def lin(x: str) -> str:
+        return linearize(parse_xml(f'<math xmlns="http://www.w3.org/1998/Math/MathML">{x}</math>'.encode()))
+
+    assert lin("<mi>log</mi><mo>&#x2061;</mo><mi>x</mi><mo>&#x2062;</mo><mi>y</mi>") == "log xy"
+    assert lin("<msqrt><mi>a</mi><mo>+</mo><mi>b</mi></msqrt>") == "\u221a(a + b)"
+    assert lin("<mfenced><mi>x</mi><mi>y</mi></mfenced>") == "(x, y)"
+    assert lin("<munderover><mo>&#x2211;</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi></munderover><msub><mi>x</mi><mi>i</mi></msub>") == "\u2211_(i = 1)^n x_i"
+    assert lin("<mover><mi>x</mi><mo>&#xaf;</mo></mover><mo>&#xb1;</mo><mi>s</mi>") == "x\u0304 \u00b1 s"
+    assert lin("<semantics><mrow><mi>r</mi><mo>&#x2265;</mo><mn>0.8</mn></mrow><annotation encoding='TeX'>r\\geq 0.8</annotation></semantics>") == "r \u2265 0.8"
+    assert lin("<mtable><mtr><mtd><mi>a</mi></mtd><mtd><mi>b</mi></mtd></mtr><mtr><mtd><mi>c</mi></mtd><mtd><mi>d</mi></mtd></mtr></mtable>") == "a b; c d"
