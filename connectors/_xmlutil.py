@@ -85,7 +85,7 @@ def flat_text(el: ET.Element | None, skip: frozenset[str] = frozenset()) -> str:
 
     * ``<sup>`` / ``<sub>`` keep a marker: ``10<sup>9</sup>`` -> ``10^9``, ``CO<sub>2</sub>``
       -> ``CO_2`` (a content with spaces in parentheses); a superscript holding a citation
-      (``<xref>``) becomes ``[1,2]``; a superscript symbol (``®``, ``*``, ``°``...) stays bare.
+      (``<xref>``) becomes ``[1,2]`` after a space; a superscript symbol (``®``, ``*``, ``°``...) stays bare.
     * MathML is linearized (:func:`connectors._mathml.linearize`); a JATS ``inline-formula`` /
       ``disp-formula`` gives its MathML, else its TeX (``tex-math``, the formula only), else its
       text; a display formula is set off by spaces.
@@ -149,13 +149,13 @@ def _render(c: ET.Element, name: str, skip: frozenset[str]) -> str:
         if not s:
             return ""
         if name == "sup" and any(local(d.tag) == "xref" for d in c.iter()):
-            return f"[{s}]"  # citation / footnote marker
+            return f" [{s}]"  # citation / footnote marker, set off from the word it follows
         if name == "sup" and all(ch in _PLAIN_SUP for ch in s):
             return s
         return ("^" if name == "sup" else "_") + (s if " " not in s else f"({s})")
     if name == "xref" and len(c) == 1 and local(c[0].tag) == "sup" and not (c.text or "").strip() and not (c[0].tail or "").strip():
         s = _inner(c[0], skip)
-        return f"[{s}]" if s else ""
+        return f" [{s}]" if s else ""
     if name in _BLOCK:
         return f" {_inner(c, skip)} "
     sub: list[str] = []

@@ -162,7 +162,7 @@ def test_formulas_never_glue_words_and_superscripts_are_marked(tmp_path):
     (d,) = read_all(jats(tmp_path, "PMC4000001", body=BODY))
     t = d.text
     assert "between a and b is P = \u222b_a^b f(x)dx with \u0393 being the generalized incomplete gamma function." in t
-    assert "Counts above 10^9/L and P_aO_2 were recorded, as before[1,2]." in t
+    assert "Counts above 10^9/L and P_aO_2 were recorded, as before [1,2]." in t
     assert "The level was \\alpha=0.05 and the scale fixed." in t  # TeX without its document wrapper; a graphic leaves a space
     assert "\n\ny = 1/n\n\n" in t  # a display formula between paragraphs is its own block, without its label
     for glued in ("iswith", "\u0393being", "0.05and", "scalefixed", "bf(x)", "dxwith"):
