@@ -99,7 +99,7 @@ def write_manifest(path: Path, sources: list[dict], tokenizer: str, output: str,
 def near_dedup_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("engine.near_dedup") is not None
+    return importlib.util.find_spec("engine.dedup.near") is not None
 
 
 def fmt_table(rows: list[list], head: list[str]) -> str:

@@ -34,7 +34,7 @@ GOLD = Path(__file__).resolve().parent.parent / "tests" / "data" / "deid" / "gol
 
 
 def _stage(nlp_model):
-    from engine.manifest import Manifest
+    from engine.core.manifest import Manifest
     from engine.stages.deid import DeidStage
 
     m = Manifest.model_validate(
@@ -54,7 +54,7 @@ def _stage(nlp_model):
 def _tables(texts, batch):
     import pyarrow as pa
 
-    from engine.records import DOC_SCHEMA
+    from engine.core.records import DOC_SCHEMA
 
     out = []
     for i in range(0, len(texts), batch):

@@ -7,7 +7,7 @@ line as a user runs it (interpreter start, Ray / worker pool start included):
 * **engine**: ``python -m engine.build`` on a one-source manifest (jsonl connector,
   max_seq_len 8192, exact dedup + MinHash near dedup at 0.8 / 128 perms / 5-grams), Ray
   embedded with one worker per core.  Output: packed, windowed Arrow shards + ledger.
-  Without ``engine.near_dedup`` in this checkout (or with ``--exact-only``) it runs exact
+  Without ``engine.dedup.near`` in this checkout (or with ``--exact-only``) it runs exact
   dedup only and the result says ``near_dedup: false``.
 * **datatrove** (version reported): its ``JsonlReader`` -> ``MinhashDedupSignature`` ->
   ``MinhashDedupBuckets`` -> ``MinhashDedupCluster`` -> ``JsonlReader`` ->
@@ -132,7 +132,7 @@ def run(mb: float = 50, workers: int = 2, exact_only: bool = False, tokenizer: s
         near = common.near_dedup_available() and not exact_only
         eng = engine_build(inp, work, tok, near, workers, pack_group_mb=pack_group_mb)
         res = {"bench": "end_to_end", "mb": in_bytes / 1e6, "pack_group_mb": pack_group_mb, "docs": docs, "workers": workers, "near_dedup": near,
-               "near_dedup_note": None if near else ("--exact-only" if exact_only else "engine.near_dedup not in this checkout: exact dedup only"),
+               "near_dedup_note": None if near else ("--exact-only" if exact_only else "engine.dedup.near not in this checkout: exact dedup only"),
                "engine": eng, "engine_docs_s": docs / eng["wall_seconds"]}
         if with_datatrove:
             dt = datatrove_run(inp, work, tok, workers)

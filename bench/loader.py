@@ -1,4 +1,4 @@
-"""Loader throughput: engine.stream (shuffle + mixing on, checksums verified) vs a plain pyarrow read.
+"""Loader throughput: engine.train.stream (shuffle + mixing on, checksums verified) vs a plain pyarrow read.
 
     python -m bench.loader                      # synthesizes a build (4 sources, 8192-token rows) in a temp dir
     python -m bench.loader --build OUT          # an existing build output (e.g. the demo build)
@@ -20,14 +20,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from engine import fsio
-from engine.shards import Row, shard_metadata, shard_schema, write_shard
+from engine.core import fsio
+from engine.output.shards import Row, shard_metadata, shard_schema, write_shard
 
 SPECIAL = {"unk": 0, "cls": 1, "sep": 2, "pad": 3, "mask": 4}
 
 
 def synth_build(out: str, sources: int, shards: int, rows: int, seq: int, vocab: int = 50368, seed: int = 0) -> str:
-    """A build output with random packed rows (Zipf token ids, documents of 50..2000 tokens), written by engine.shards."""
+    """A build output with random packed rows (Zipf token ids, documents of 50..2000 tokens), written by engine.output.shards."""
     rng = np.random.default_rng(seed)
     schema = shard_schema(vocab, shard_metadata("0" * 64, seq, SPECIAL, "bench"))
     listed = []
@@ -74,10 +74,11 @@ def raw_read(root: str, build: dict) -> tuple[int, float]:
 
 
 def stream_read(root: str, token_budget: int | None, seed: int, verify_again: bool = True) -> tuple[int, float, dict]:
-    from engine import stream
+    from engine.output import reader
+    from engine.train import stream
 
     if verify_again:
-        stream._VERIFIED.clear()  # count the sha256 verification of every shard (once per process)
+        reader._VERIFIED.clear()  # count the sha256 verification of every shard (once per process)
     t = time.perf_counter()
     ds = stream.ShardStream(root, seed=seed, epochs=1, token_budget=token_budget)
     tokens, per = 0, {}
@@ -133,10 +134,10 @@ def main(argv=None) -> dict:
     else:
         print(f"build: {root} ({res['shards']} shards, {raw[0]:,} tokens once; stream epoch with weights: {rows[0]:,} tokens)")
         print(f"raw pyarrow read          : {res['raw_tok_s'] / 1e6:8.1f} M tokens/s")
-        print(f"engine.stream rows, 1st   : {res['stream_first_epoch_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_first_epoch']:.2f}x"
+        print(f"engine.train.stream rows, 1st   : {res['stream_first_epoch_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_first_epoch']:.2f}x"
               "   (includes sha256 of every shard, done once per process)")
-        print(f"engine.stream rows        : {res['stream_rows_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_rows']:.2f}x")
-        print(f"engine.stream micro-batch : {res['stream_batches_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_batches']:.2f}x"
+        print(f"engine.train.stream rows        : {res['stream_rows_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_rows']:.2f}x")
+        print(f"engine.train.stream micro-batch : {res['stream_batches_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_batches']:.2f}x"
               f"   (token budget {a.token_budget}, collate_packed)")
         print(f"tokens per source: {res['tokens_per_source']}")
     if tmp:

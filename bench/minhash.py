@@ -116,7 +116,7 @@ def _limits(n_base: int, parts: int) -> tuple[int, int, int]:
 
 
 def _manifest():
-    from engine.manifest import DedupConfig, Manifest, NearDedupConfig, ResourceConfig, SourceConfig
+    from engine.core.manifest import DedupConfig, Manifest, NearDedupConfig, ResourceConfig, SourceConfig
 
     return Manifest(
         name="bench", output="/tmp/unused", tokenizer="unused",
@@ -132,8 +132,8 @@ def prepare(folder: str, n_docs: int, words: int, unit_docs: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from engine.near_dedup import NearDedupMapper
-    from engine.records import DOC_SCHEMA
+    from engine.dedup.near import NearDedupMapper
+    from engine.core.records import DOC_SCHEMA
     from engine.stages.base import SourceContext
 
     m = _manifest()
@@ -173,7 +173,7 @@ def _peak_mib() -> float:
 
 def dedup_rss(folder: str, partition_entries: int, group_docs: int) -> dict:
     """Run the dedup step in this process; returns peak RSS (MiB) before and after, and the stats."""
-    import engine.near_dedup as nd
+    import engine.dedup.near as nd
 
     nd.PARTITION_ENTRIES = partition_entries
     nd.GROUP_DOCS = group_docs
@@ -218,8 +218,8 @@ def bench_quality(n_pairs: int, words: int, threshold: float = 0.8) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from engine.near_dedup import NearDedupMapper, run_near_dedup
-    from engine.records import DOC_SCHEMA
+    from engine.dedup.near import NearDedupMapper, run_near_dedup
+    from engine.core.records import DOC_SCHEMA
     from engine.stages.base import SourceContext
     from kernels.minhash import exact_jaccard
 

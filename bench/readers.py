@@ -25,8 +25,8 @@ from pathlib import Path
 
 from connectors.medline import PubmedConnector
 from connectors.mimic import MimicIVNoteConnector
-from engine.manifest import SourceConfig
-from engine.records import Doc
+from engine.core.manifest import SourceConfig
+from engine.core.records import Doc
 
 _WORDS = ("patient admitted with shortness of breath chest pain fever cough sepsis pneumonia renal failure insulin "
           "glucose hemoglobin troponin echocardiogram ejection fraction antibiotics ceftriaxone azithromycin discharge "

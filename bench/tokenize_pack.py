@@ -93,10 +93,10 @@ def child_engine(a) -> dict:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    from engine import fsio
-    from engine.manifest import load_manifest
-    from engine.records import DOC_SCHEMA
-    from engine.worker import Worker
+    from engine.core import fsio
+    from engine.core.manifest import load_manifest
+    from engine.core.records import DOC_SCHEMA
+    from engine.run.worker import Worker
 
     texts = _part(_load_texts(a.texts), a.part, a.parts)
     work = Path(a.workdir) / f"part{a.part}"

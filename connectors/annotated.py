@@ -19,7 +19,7 @@ Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
-from engine import fsio  # noqa: E402
+from engine.core import fsio
 
 import os
 from typing import Iterator

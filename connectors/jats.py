@@ -41,7 +41,7 @@ from connectors._xmlutil import find_local, flat_text, iter_local, local, parse_
 from connectors.base import Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
-from engine import fsio
+from engine.core import fsio
 
 #: never part of the text (formulas are linearized by flat_text, their graphics left out)
 _SKIP = frozenset({

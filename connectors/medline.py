@@ -41,7 +41,7 @@ from typing import Iterator
 from connectors._xmlutil import flat_text, local, parse_xml, squash
 from connectors.base import Connector, Doc, Drop, Record, Tombstone, WorkUnit, safe_reason
 from connectors.registry import register
-from engine import fsio
+from engine.core import fsio
 
 _FILE_SEQ = re.compile(r"(\d{2})n(\d{4})")
 _START = {

@@ -14,7 +14,7 @@ focus, qtype, collection source.  Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
-from engine import fsio  # noqa: E402
+from engine.core import fsio
 
 import os
 import re

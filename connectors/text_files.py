@@ -24,7 +24,7 @@ from typing import Iterator
 
 from connectors.base import Connector, Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
-from engine import fsio
+from engine.core import fsio
 
 _ARCHIVE = (".zip", ".tar", ".tar.gz", ".tgz")
 

@@ -9,8 +9,8 @@ import pytest
 
 from connectors import registry
 from connectors.base import PLACEHOLDER_MIMIC_III, PLACEHOLDER_MIMIC_IV
-from engine.manifest import ManifestError, load_manifest
-from engine.records import DROP_BUCKETS, Doc, Drop, Tombstone
+from engine.core.manifest import ManifestError, load_manifest
+from engine.core.records import DROP_BUCKETS, Doc, Drop, Tombstone
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = [

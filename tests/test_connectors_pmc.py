@@ -6,8 +6,8 @@ import tarfile
 from pathlib import Path
 
 from connectors.jats import PmcOaConnector
-from engine.manifest import SourceConfig
-from engine.records import Doc, Drop
+from engine.core.manifest import SourceConfig
+from engine.core.records import Doc, Drop
 
 FIX = Path(__file__).parent / "fixtures" / "all20" / "pmc_oa"
 

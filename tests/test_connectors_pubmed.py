@@ -5,8 +5,8 @@ import gzip
 from pathlib import Path
 
 from connectors.medline import PubmedConnector, file_rank
-from engine.manifest import SourceConfig
-from engine.records import Doc, Drop, Tombstone
+from engine.core.manifest import SourceConfig
+from engine.core.records import Doc, Drop, Tombstone
 
 FIX = Path(__file__).parent / "fixtures" / "all20" / "pubmed"
 HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" "x.dtd">\n<PubmedArticleSet>\n'

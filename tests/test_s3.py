@@ -62,8 +62,8 @@ def test_build_s3_to_s3_audits_ok(s3_build, s3_server):
 
 
 def test_s3_shards_read_back(s3_build, s3_env):
-    from engine import fsio
-    from engine.shards import iter_batches
+    from engine.core import fsio
+    from engine.output.shards import iter_batches
 
     doc = fsio.read_json("s3://corpus/out/build.json")
     rows = tokens = 0
@@ -76,9 +76,9 @@ def test_s3_shards_read_back(s3_build, s3_env):
 
 
 def test_s3_stream(s3_build, s3_env, tmp_path):
-    """engine.stream reads the build straight from the bucket (verified against build.json's sha256)."""
-    stream = pytest.importorskip("engine.stream")
-    from engine import fsio
+    """engine.train.stream reads the build straight from the bucket (verified against build.json's sha256)."""
+    stream = pytest.importorskip("engine.train.stream")
+    from engine.core import fsio
 
     doc = fsio.read_json("s3://corpus/out/build.json")
     ds = stream.ShardStream("s3://corpus/out", seed=0, epochs=1, weights={s: 1.0 for s in doc["sources"]},

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from engine import fsio
+from engine.core import fsio
 
 FORMAT_VERSION = 1
 

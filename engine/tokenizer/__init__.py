@@ -50,7 +50,7 @@ class LoadedTokenizer:
 
 
 def _from_spec(spec: str) -> Tokenizer:
-    from engine import fsio
+    from engine.core import fsio
 
     if "://" in spec or spec.endswith(".json") or spec.startswith(("/", ".", "~")):
         uri = spec
@@ -108,7 +108,7 @@ def train_bpe(texts, vocab_size: int, min_frequency: int = 2) -> Tokenizer:
 def sample_texts(manifest, max_docs_per_source: int, max_chars: int):
     """Normalized texts from each source of a manifest (first documents of each source, in unit order)."""
     from connectors import registry
-    from engine.records import Doc
+    from engine.core.records import Doc
     from engine.stages.normalize import normalize_text
 
     budget = max_chars
@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--min-frequency", type=int, default=2)
     args = ap.parse_args(argv)
 
-    from engine import fsio
-    from engine.manifest import ManifestError, load_manifest
+    from engine.core import fsio
+    from engine.core.manifest import ManifestError, load_manifest
 
     try:
         manifest, _ = load_manifest(args.manifest)
@@ -154,7 +154,3 @@ def main(argv: list[str] | None = None) -> int:
     fsio.write_bytes_atomic(args.out, tok.to_str(pretty=False).encode())
     print(f"wrote {args.out}: vocab {tok.get_vocab_size()} (sha256 {hashlib.sha256(tok.to_str().encode()).hexdigest()[:12]})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
