@@ -8,8 +8,8 @@ import zipfile
 
 from connectors import registry
 from connectors._markdown import to_plain
-from engine.manifest import SourceConfig
-from engine.records import Doc, Drop
+from engine.core.manifest import SourceConfig
+from engine.core.records import Doc, Drop
 
 #: eligibility criteria as API v2 serves them: CommonMark with backslash escapes
 CRITERIA = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from connectors import registry
-from engine.manifest import SourceConfig
-from engine.records import Doc, Drop
+from engine.core.manifest import SourceConfig
+from engine.core.records import Doc, Drop
 
 FIX = Path(__file__).parent / "fixtures" / "all20" / "n2c2_2018_ade"
 
