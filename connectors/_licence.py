@@ -1,7 +1,8 @@
 """The licence of a JATS article as an identifier (SPDX-style ``CC-BY-4.0``), from what the XML
 gives: ``ali:license_ref`` (JATS 1.2+), ``license/@xlink:href``, a link inside the licence
 paragraph (``ext-link/@xlink:href``, ``uri``), ``license/@license-type``, or a Creative Commons
-licence named in the paragraph.  Never the paragraph itself.
+licence named (or linked) in the licence paragraph or, for older articles without a
+``<license>``, in the ``copyright-statement``.  Never the paragraph itself.
 """
 from __future__ import annotations
 
@@ -87,8 +88,10 @@ def article_licence(meta_el: ET.Element | None) -> tuple[str | None, str | None]
         m = _CC_TYPE.match(t)
         if m:
             return _cc(m.group("code"), m.group("ver")), first_url
-    for lic in texts:
-        lid = _from_name(flat_text(lic))
+    # the licence paragraph, else (older articles without <license>) the copyright statement
+    for el in [*texts, *iter_local(meta_el, "copyright-statement")]:
+        text = flat_text(el)
+        lid = licence_from_url(text) or _from_name(text)
         if lid:
             return lid, first_url
     return first_url, first_url

@@ -190,6 +190,15 @@ def test_licence_is_an_id_never_a_paragraph(tmp_path):
         "PMC5000005": ('<license license-type="cc-by-nc-nd"><license-p>See the journal website.</license-p></license>', "CC-BY-NC-ND", None),
         "PMC5000006": ('<license><ali:license_ref xmlns:ali="http://www.niso.org/schemas/ali/1.0/">https://creativecommons.org/publicdomain/zero/1.0/</ali:license_ref></license>',
                        "CC0-1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
+        # NLM DTD 2.3 (BioMed Central): licence URL on <license>, text in <p>, an RDF comment inside
+        "PMC5000007": ('<license license-type="open-access" xlink:href="http://creativecommons.org/licenses/by/2.0"><p>This is an Open Access '
+                       'article distributed under the terms of the Creative Commons Attribution License (<ext-link ext-link-type="uri" '
+                       'xlink:href="http://creativecommons.org/licenses/by/2.0"/>).</p><!--<rdf><License rdf:about="x"/></rdf>--></license>',
+                       "CC-BY-2.0", "http://creativecommons.org/licenses/by/2.0"),
+        # no <license>: the licence named in the copyright statement
+        "PMC5000008": ("<copyright-statement>\u00a9 2006 Author et al; licensee BioMed Central Ltd. This is an Open Access article distributed under "
+                       "the terms of the Creative Commons Attribution License (http://creativecommons.org/licenses/by/2.0).</copyright-statement>",
+                       "CC-BY-2.0", None),
     }
     for pmc, (lic, _, _) in cases.items():
         jats(tmp_path, pmc, licence=lic)
