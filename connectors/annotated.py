@@ -4,9 +4,10 @@
   ``training_20180910/`` and ``test/`` of brat standoff pairs ``NNNNNN.txt`` (the note: MIMIC-III
   discharge summaries, so MIMIC-III ``[**...**]`` placeholders) + ``NNNNNN.ann`` (annotations:
   ``T1\tDrug 10 19\ttext`` lines).  The ``.txt`` is the document, id its path without ``.txt``.
-  The ``.ann`` files are not pretraining text: each one the source's URI matches is counted as ``filtered``
-  ("source rule: brat .ann annotation file, not a document"), so the ledger shows how many
-  there were; point the source at the folders (``*/*``) to have them counted.  Notes overlap
+  The ``.ann`` files are not pretraining text: each one the source's URI matches is counted
+  as ``filtered`` ("source rule: brat .ann annotation file, not a document"), so the ledger
+  shows how many there were; point the source at the folders (``*/*``) to have them counted.
+  Notes overlap
   MIMIC-III NOTEEVENTS (cross-source duplicates, left to dedup).
 * ``n2c2_2014_deid`` (2014 i2b2/UTHealth de-identification track): folders
   ``training-PHI-Gold-Set1/``, ``training-PHI-Gold-Set2/``, ``testing-PHI-Gold-fixed/`` of
