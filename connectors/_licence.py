@@ -17,7 +17,9 @@ _CC_URL = re.compile(
     r"(?:/(?P<ver>\d+(?:\.\d+)?))?(?:/(?P<port>[a-z]{2,3}))?",
     re.I,
 )
-_CC_TYPE = re.compile(r"^(?:cc|creative[-_ ]?commons)[-_ ]?(?P<code>(?:by|zero|0)(?:[-_ ](?:nc|nd|sa))*)(?:[-_ ]?(?P<ver>\d\.\d))?$", re.I)
+_CC_TYPE = re.compile(
+    r"^(?:cc|creative[-_ ]?commons)[-_ ]?(?P<code>(?:by|zero|0)(?:[-_ ](?:nc|nd|sa))*)(?:[-_ ]?(?P<ver>\d\.\d))?$", re.I
+)
 _CC_NAME = re.compile(
     r"Creative\s+Commons\s+(?P<name>Attribution(?:[-\s]+(?:Non-?Commercial|No-?Deriv(?:ative)?s?|Share-?Alike))*)"
     r"(?:\s+(?:International\s+|Unported\s+|Generic\s+)?(?:License|Licence)?\s*\(?(?:CC\s+[A-Z-]+\s*)?(?P<ver>\d\.\d))?"

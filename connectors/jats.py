@@ -51,7 +51,11 @@ _SKIP = frozenset({
 #: blocks whose children are walked
 _CONTAINERS = frozenset({"sec", "body", "boxed-text", "app", "list", "list-item", "disp-quote", "statement", "def-list", "def-item", "glossary", "abstract", "trans-abstract"})
 #: sections that only point to files outside the article
-_SUPP_TITLE = re.compile(r"^\s*(?:electronic\s+)?(?:supplementary|supplemental|supporting)\s+(?:material|materials|information|data|files?)\b|^\s*additional\s+files?\s*$", re.I)
+_SUPP_TITLE = re.compile(
+    r"^\s*(?:electronic\s+)?(?:supplementary|supplemental|supporting)\s+(?:material|materials|information|data|files?)\b"
+    r"|^\s*additional\s+files?\s*$",
+    re.I,
+)
 _POINTER = re.compile(r"\b(?:supplement\w*|supporting|additional\s+file)\b.*\b(?:accessed|found|available|downloaded)\b", re.I)
 
 
@@ -83,7 +87,8 @@ def _dangling(p: ET.Element, text: str) -> bool:
     """A lead-in to a supplementary file that was left out ("... can be accessed here:")."""
     if not text.endswith(":"):
         return False
-    return any(local(d.tag) in ("supplementary-material", "inline-supplementary-material", "media") for d in p.iter()) or bool(_POINTER.search(text))
+    pointers = ("supplementary-material", "inline-supplementary-material", "media")
+    return any(local(d.tag) in pointers for d in p.iter()) or bool(_POINTER.search(text))
 
 
 def _section(el: ET.Element, out: list[str]) -> None:
