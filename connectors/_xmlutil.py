@@ -76,6 +76,8 @@ _BLOCK = frozenset({
 _MARKED = frozenset({"sup", "sub", "math", "inline-formula", "disp-formula", "tex-math", "alternatives"}) | _BLOCK
 #: superscripts written as they are, without a marker
 _PLAIN_SUP = frozenset("®™*†‡§°′″#")
+#: ordinal suffixes written as superscripts (1<sup>st</sup>)
+_ORDINAL = frozenset({"st", "nd", "rd", "th"})
 _PUNCT_AFTER = tuple(",.;:)]!?")
 _TEX_DOC = re.compile(r"\\begin\{document\}(.*?)\\end\{document\}", re.S)
 
@@ -85,7 +87,8 @@ def flat_text(el: ET.Element | None, skip: frozenset[str] = frozenset()) -> str:
 
     * ``<sup>`` / ``<sub>`` keep a marker: ``10<sup>9</sup>`` -> ``10^9``, ``CO<sub>2</sub>``
       -> ``CO_2`` (a content with spaces in parentheses); a superscript holding a citation
-      (``<xref>``) becomes ``[1,2]`` after a space; a superscript symbol (``®``, ``*``, ``°``...) stays bare.
+      (``<xref>``) becomes ``[1,2]`` after a space; a superscript symbol (``®``, ``*``, ``°``...) or ordinal suffix (``1<sup>st</sup>``) stays
+      bare.
     * MathML is linearized (:func:`connectors._mathml.linearize`); a JATS ``inline-formula`` /
       ``disp-formula`` gives its MathML, else its TeX (``tex-math``, the formula only), else its
       text; a display formula is set off by spaces.
@@ -150,8 +153,8 @@ def _render(c: ET.Element, name: str, skip: frozenset[str]) -> str:
             return ""
         if name == "sup" and any(local(d.tag) == "xref" for d in c.iter()):
             return f" [{s}]"  # citation / footnote marker, set off from the word it follows
-        if name == "sup" and all(ch in _PLAIN_SUP for ch in s):
-            return s
+        if name == "sup" and (all(ch in _PLAIN_SUP for ch in s) or s.lower() in _ORDINAL):
+            return s  # Drug®, 37°, 1st
         return ("^" if name == "sup" else "_") + (s if " " not in s else f"({s})")
     if name == "xref" and len(c) == 1 and local(c[0].tag) == "sup" and not (c.text or "").strip() and not (c[0].tail or "").strip():
         s = _inner(c[0], skip)

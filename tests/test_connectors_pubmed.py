@@ -153,7 +153,7 @@ VO2MAX = """<AbstractText Label="RESULTS" NlmCategory="RESULTS">Peak oxygen upta
       </mml:msub>
       <mml:mi>m</mml:mi><mml:mi>a</mml:mi><mml:mi>x</mml:mi>
     </mml:mrow>
-  </mml:math>) rose by 3.1 mL/kg/min (<mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML"><mml:mi>p</mml:mi><mml:mo>&lt;</mml:mo><mml:mn>0.001</mml:mn></mml:math>); platelets stayed above 150 &#xd7; 10<sup>9</sup>/L and Pa<sub>CO2</sub> below 45 mmHg.</AbstractText>"""
+  </mml:math>) rose by 3.1 mL/kg/min (<mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML"><mml:mi>p</mml:mi><mml:mo>&lt;</mml:mo><mml:mn>0.001</mml:mn></mml:math>); platelets stayed above 150 &#xd7; 10<sup>9</sup>/L and Pa<sub>CO2</sub> below 45 mmHg from the 1<sup>st</sup> week (Drug<sup>&#xae;</sup>).</AbstractText>"""
 
 
 def translated(pmid: int, date: str, vernacular: str | None = "Traitement des pneumonies communautaires du sujet \u00e2g\u00e9.") -> str:
@@ -171,7 +171,7 @@ def test_mathml_and_scripts_are_readable(tmp_path):
     (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0010.xml.gz", art(10, title="Training and V&#x307;O<sub>2</sub>max", abstract=VO2MAX)))))
     assert d.text.startswith("Training and V\u0307O_2max\n\nRESULTS\n")
     assert ("Peak oxygen uptake (V\u0307O_2 max) rose by 3.1 mL/kg/min (p < 0.001); platelets stayed above "
-            "150 \u00d7 10^9/L and Pa_CO2 below 45 mmHg.") in d.text
+            "150 \u00d7 10^9/L and Pa_CO2 below 45 mmHg from the 1st week (Drug\u00ae).") in d.text
     assert "m a x" not in d.text and "V . O" not in d.text
 
 
