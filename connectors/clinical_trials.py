@@ -15,7 +15,8 @@ alone (id ``<file stem>#<index>``) and its neighbours come through.  A member th
 ``.json``, not UTF-8 or not JSON at all is quarantined whole.  JSON Lines and CSV exports are
 not read.
 
-Document: the brief title, then the official title when it says something else, then the
+Document: the brief title, then the official title (only the longer one when one contains the
+other, e.g. equal titles), then the
 sections "Brief Summary", "Detailed Description" (left out when it repeats the brief
 summary), "Study Population" (observational studies) and "Eligibility Criteria", each
 heading on its own line.  The text fields are CommonMark; they are rendered to plain text
@@ -45,6 +46,20 @@ _SECTIONS = (
 def _same(a: str, b: str) -> bool:
     """Equal up to case and whitespace (a title or summary repeated with other spacing)."""
     return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def _titles(brief, official) -> list[str]:
+    """Both titles, unless one repeats the other (up to case and spacing) or is contained in it:
+    then only the longer one (the brief title when they are equal)."""
+    ts = [" ".join(t.split()) for t in (brief, official) if isinstance(t, str) and t.strip()]
+    if len(ts) < 2:
+        return ts
+    a, b = (t.casefold() for t in ts)
+    if b in a:
+        return ts[:1]
+    if a in b:
+        return ts[1:]
+    return ts
 
 
 def _studies(obj) -> list | None:
@@ -104,11 +119,7 @@ class ClinicalTrialsConnector(FixedOptions, TextFilesConnector):
         ident = ps.get("identificationModule") or {}
         nct = str(ident.get("nctId") or local)
         did = self.doc_id(nct)
-        parts: list[str] = []
-        for key in ("briefTitle", "officialTitle"):
-            t = ident.get(key)
-            if isinstance(t, str) and t.strip() and not any(_same(t, p) for p in parts):
-                parts.append(" ".join(t.split()))
+        parts: list[str] = _titles(ident.get("briefTitle"), ident.get("officialTitle"))
         body: list[str] = []
         summary = ""
         for heading, module, field in _SECTIONS:

@@ -127,3 +127,12 @@ def test_search_results_page_is_read_study_by_study(tmp_path):
     assert recs[0].text.endswith("Brief Summary\nSummary #3.")
     assert recs[1].location.endswith("::page-0001.json#1") and "not a study" not in recs[1].reason
     assert all(isinstance(r, Doc) or r.reason for r in recs if isinstance(r, Drop))
+
+
+def test_title_contained_in_the_other_is_kept_once(tmp_path):
+    from connectors.clinical_trials import _titles
+
+    assert _titles("Oral Iron in Pregnancy", "Oral iron in pregnancy: a randomised trial") == ["Oral iron in pregnancy: a randomised trial"]
+    assert _titles("Oral Iron  in Pregnancy", "oral iron in pregnancy") == ["Oral Iron in Pregnancy"]
+    assert _titles("Iron Trial", "Daily Versus Alternate-day Oral Iron") == ["Iron Trial", "Daily Versus Alternate-day Oral Iron"]
+    assert _titles(None, "Official only") == ["Official only"] and _titles("  ", None) == []
