@@ -16,10 +16,9 @@ alone (id ``<file stem>#<index>``) and its neighbours come through.  A member th
 not read.
 
 Document: the brief title, then the official title (only the longer one when one contains the
-other, e.g. equal titles), then the
-sections "Brief Summary", "Detailed Description" (left out when it repeats the brief
-summary), "Study Population" (observational studies) and "Eligibility Criteria", each
-heading on its own line.  The text fields are CommonMark; they are rendered to plain text
+other, e.g. equal titles), then the sections "Brief Summary", "Detailed Description" (left out
+when it repeats the brief summary), "Study Population" (observational studies) and
+"Eligibility Criteria", each heading on its own line.  The text fields are CommonMark; they are rendered to plain text
 (:mod:`connectors._markdown`: escapes resolved, list items one per line).  A study with
 none of the section texts is filtered.  Id: nctId.  meta: nct_id, status, study_type.
 """
