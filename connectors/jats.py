@@ -56,7 +56,7 @@ _SUPP_TITLE = re.compile(
     r"|^\s*additional\s+files?\s*$",
     re.I,
 )
-_POINTER = re.compile(r"\b(?:supplement\w*|supporting|additional\s+file)\b.*\b(?:accessed|found|available|downloaded)\b", re.I)
+_POINTER = re.compile(r"\b(?:supplement\w*|supporting|additional\s+files?)\b.*\b(?:here|online|at)\s*:$", re.I)
 
 
 class _Heading(str):
