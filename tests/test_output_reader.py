@@ -38,7 +38,7 @@ def build(tmp_path):
 
 def test_entries_and_rows_match_the_ledger(build):
     out, b = build
-    entries = shard_entries(str(out), b)
+    entries = shard_entries(str(out), b["shards"])
     assert [e.path for e in entries] == [s["path"] for s in b["shards"]]
     assert [e.start for e in entries] == list(np.cumsum([0] + [s["rows"] for s in b["shards"]])[:-1])
     for e in entries:
@@ -52,7 +52,7 @@ def test_entries_and_rows_match_the_ledger(build):
 
 def test_verified_once_then_rehashed_when_the_file_changes(build):
     out, b = build
-    e = shard_entries(str(out), b)[0]
+    e = shard_entries(str(out), b["shards"])[0]
     assert verified_local_path(e) == str(out / e.path)
     assert (e.uri, e.sha256) in reader._VERIFIED
     tamper(out / e.path)
@@ -62,7 +62,7 @@ def test_verified_once_then_rehashed_when_the_file_changes(build):
 
 def test_unverified_read_is_not_remembered_as_verified(build):
     out, b = build
-    e = shard_entries(str(out), b)[1]
+    e = shard_entries(str(out), b["shards"])[1]
     tamper(out / e.path)
     verified_local_path(e, verify=False)
     with pytest.raises(ShardChecksumError):
@@ -72,7 +72,7 @@ def test_unverified_read_is_not_remembered_as_verified(build):
 def test_remote_shard_is_cached_locally_after_verification(tmp_path):
     out = "memory://reader-test/out"
     b = write_build(out, {"a": (1, 3)})
-    e = shard_entries(out, b)[0]
+    e = shard_entries(out, b["shards"])[0]
     local = verified_local_path(e, cache_dir=str(tmp_path / "cache"))
     assert local.startswith(str(tmp_path / "cache")) and Path(local).name == f"{e.sha256}.arrow"
     assert sum(x.num_rows for x in open_shard(e, cache_dir=str(tmp_path / "cache")).batches()) == 3

@@ -54,7 +54,7 @@ def audit(out: str) -> dict:
     written_ids: dict[str, list[np.ndarray]] = defaultdict(list)
     listed_shards = set()
 
-    for sh, entry in zip(doc["shards"], shard_entries(out, doc)):
+    for sh, entry in zip(doc["shards"], shard_entries(out, doc["shards"])):
         src = sh["source"]
         listed_shards.add(sh["path"])
         if not fsio.exists(entry.uri):

@@ -40,10 +40,11 @@ class ShardEntry:
     start: int  # global row id of its first row
 
 
-def shard_entries(root: str, build: dict) -> list[ShardEntry]:
-    """The shards build.json lists, in commit order, with their URIs under ``root``."""
+def shard_entries(root: str, listed: list[dict]) -> list[ShardEntry]:
+    """ShardEntry per shard of build.json's ``shards`` list (or a slice of it), URIs resolved under
+    ``root``; ``start`` counts rows from the first shard of ``listed``."""
     out, start = [], 0
-    for i, s in enumerate(build.get("shards", [])):
+    for i, s in enumerate(listed):
         path = s["path"]
         uri = path if "://" in path or os.path.isabs(path) else fsio.join(root, path)
         out.append(ShardEntry(i, uri, path, s["source"], int(s["rows"]), int(s.get("tokens", 0)), s["sha256"], start))
@@ -223,7 +224,7 @@ def read_build(root: str) -> dict:
 def iter_batches(root: str, source: str | None = None, verify: bool = True) -> Iterator[tuple[ShardEntry, pa.RecordBatch]]:
     """Every record batch of a build's listed shards (of one ``source`` when given), in commit order,
     each shard checked against build.json first."""
-    for entry in shard_entries(root, read_build(root)):
+    for entry in shard_entries(root, read_build(root).get("shards", [])):
         if source is None or entry.source == source:
             for b in open_shard(entry, verify=verify).batches():
                 yield entry, b

@@ -66,7 +66,7 @@ def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_sha
     doc_tokens: Counter = Counter()
     rows_seen = 0
     total_rows = sum(int(s.get("rows", 0)) for s in shards) or 1
-    entries = shard_entries(out, {"shards": shards})
+    entries = shard_entries(out, shards)
     if len(entries) > max_shards:
         entries = [entries[i] for i in np.linspace(0, len(entries) - 1, max_shards).round().astype(int)]
     per_shard = max(1, max_rows // max(1, len(entries)))
