@@ -1,14 +1,14 @@
 """The benchmarks' inputs: generated corpora (:mod:`bench.synth.corpus`) and a tokenizer trained on them.
 
-    python -m bench.data --mb 10 --out /tmp/gen      # writes JSONL files, prints a summary
+    python -m bench.data --mb 10 --out /tmp/gen      # writes generated JSON Lines files, prints a summary
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 from pathlib import Path
 
+from bench import common
 from bench.synth.corpus import texts, write_jsonl
 
 
@@ -34,8 +34,7 @@ def bench_tokenizer(cache_dir: str | os.PathLike | None = None, vocab_size: int 
     return str(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.data", description="Write generated clinical / literature JSON Lines.")
+def _args(ap) -> None:
     ap.add_argument("--mb", type=float, default=10)
     ap.add_argument("--kind", default="mixed", choices=["clinical", "literature", "mixed"])
     ap.add_argument("--files", type=int, default=4)
@@ -43,9 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dup-rate", type=float, default=0.0)
     ap.add_argument("--near-dup-rate", type=float, default=0.0)
     ap.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
+
+
+def _run(a) -> dict:
     paths = write_jsonl(a.out, a.mb, a.files, a.kind, a.seed, a.dup_rate, a.near_dup_rate)
-    print(f"wrote {sum(p.stat().st_size for p in paths) / 1e6:.1f} MB in {len(paths)} files under {a.out}")
+    return {"out": a.out, "files": [str(p) for p in paths], "mb": sum(p.stat().st_size for p in paths) / 1e6}
+
+
+def main(argv: list[str] | None = None) -> int:
+    common.bench_main(argv, "data", __doc__, _args, _run, lambda r: f"wrote {r['mb']:.1f} MB in {len(r['files'])} files under {r['out']}")
     return 0
 
 

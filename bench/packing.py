@@ -23,7 +23,6 @@ Target: engine >= 99.5% at 8192.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import deque
@@ -132,19 +131,17 @@ def table(res: dict) -> str:
                                    "MB rows", "engine seqs/s"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.packing", description=__doc__.split("\n\n")[0])
+def _args(ap) -> None:
     ap.add_argument("--docs", type=int, default=20000, help="documents drawn from the clinical length distribution")
     ap.add_argument("--small", action="store_true", help="2,000 documents")
     ap.add_argument("--lengths", default="512,1024,8192")
     ap.add_argument("--batch", type=int, default=64, help="rows per ModernBERT outgoing batch")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json-out")
-    a = ap.parse_args(argv)
-    res = run(2000 if a.small else a.docs, tuple(int(x) for x in a.lengths.split(",")), a.seed, a.batch)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    common.bench_main(argv, "packing", __doc__, _args,
+                      lambda a: run(2000 if a.small else a.docs, tuple(int(x) for x in a.lengths.split(",")), a.seed, a.batch), table)
     return 0
 
 
