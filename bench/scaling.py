@@ -6,7 +6,7 @@ the speedup of the build phases (read + dedup + pack, Ray start excluded) and en
 
 From the 2-worker build's per-unit and per-group markers (kept with ``--keep-staging``)
 it takes the measured worker seconds per stage and per source, divides by the tokens each
-source wrote, and extrapolates core-hours for the reference workload of DESIGN.md
+source wrote, and extrapolates core-hours for the reference workload
 (BioClinical ModernBERT all20): 50.7B literature tokens (PubMed + PMC: rates of the
 literature source) + 2.75B clinical tokens (rates of the clinical source), 53.5B in all.
 Wall hours on C cores = core-hours / C (perfect scaling), and / (C x the 2-worker parallel

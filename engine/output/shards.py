@@ -1,6 +1,6 @@
 """Packed-row shards: Arrow IPC files, zstd-compressed, one packed row per record.
 
-Columns (DESIGN.md "Shard format"):
+Columns (docs/ARCHITECTURE.md, "The design"):
 
 * ``input_ids``  list<uint16> (list<uint32> when the vocabulary exceeds 65,536)
 * ``doc_lens``   list<int32>: segment lengths, summing to ``len(input_ids)``
