@@ -76,14 +76,13 @@ class Note:
         return "".join(self.parts)
 
 
-class NoteGenerator:
-    """Notes of eight clinical types with planted PHI, drawn from one seeded RNG."""
+class PhiValues:
+    """Invented identifiers of every kind, drawn from one seeded RNG."""
 
     def __init__(self, seed: int = 7, p_placeholder: float = 0.33):
         self.rng = random.Random(seed)
         self.p_ph = p_placeholder
 
-    # -- values -----------------------------------------------------------------------------------------
     def first(self):
         return self.rng.choice(W.FIRST_NAMES)
 
@@ -165,7 +164,11 @@ class NoteGenerator:
     def age90(self):
         return str(self.rng.randint(90, 104))
 
-    # -- note pieces ------------------------------------------------------------------------------------
+
+class NoteGenerator(PhiValues):
+    """Notes of eight clinical types with planted PHI: the pieces notes share are methods, the note
+    types the functions below (:data:`NOTE_TYPES`)."""
+
     def vitals(self, n: Note):
         r = self.rng
         n.t(f"Vitals: T {r.randint(970, 1030) / 10} F, BP {r.randint(90, 180)}/{r.randint(50, 100)}, HR {r.randint(50, 130)}, "
@@ -218,43 +221,6 @@ class NoteGenerator:
             n.t(f"{r.randint(19, 88)} {r.choice(['yo', 'year old', 'y/o'])} ")
         n.t(r.choice(["M", "F", "man", "woman"]) + " ")
 
-    def discharge(self, n: Note):
-        r = self.rng
-        n.t("DISCHARGE SUMMARY\n\n")
-        self.patient_header(n)
-        n.t("Service: MEDICINE\nAttending: ")
-        self.doctor(n, title=r.random() < 0.5)
-        n.t(f", {r.choice(W.CREDENTIALS)}\n\n" if r.random() < 0.5 else "\n\n")
-        n.t("Chief Complaint: shortness of breath\n\nHistory of Present Illness:\n")
-        self.age_phrase(n)
-        n.t(f"with a history of {r.choice(W.PROBLEM_LIST)} and {r.choice(W.PROBLEM_LIST)} who presents with {r.randint(2, 10)} days of "
-            "worsening dyspnea on exertion and orthopnea. Per the patient's daughter ")
-        n.phi(P.PERSON, self.first(), "name")
-        n.t(", she had been more fatigued since ").phi(P.DATE, self.date(), "date").t(". In the ED she was given Lasix 40 mg IV x1.\n")
-        self.vitals(n)
-        self.labs(n)
-        self.meds(n)
-        n.t("\nBrief Hospital Course:\n")
-        n.t(f"# {r.choice(W.PROBLEM_LIST)}: treated with {r.choice(W.DRUG_ORDERS)}. {r.choice(W.SERVICES)} was consulted and followed. ")
-        if r.random() < 0.5:
-            n.t("Discussed with Dr. ")
-            n.phi(P.PERSON, self.last(), "name")
-            n.t(f" from {r.choice(W.SERVICES)}. ")
-        if r.random() < 0.35:  # a name without clinical context
-            n.phi(P.PERSON, self.first(), "name")
-            n.t(" tolerated the diuresis well and was ambulating with PT. ")
-        n.t("Echo showed an EF of 35%.\n")
-        n.t("\nDischarge Disposition: Home with services\nFacility: ")
-        n.t(n.placeholder("hosp") if r.random() < 0.7 else "Home")
-        n.t("\n\nFollowup Instructions:\nFollow up with your PCP ")
-        self.doctor(n, title=r.random() < 0.6)
-        n.t(" on ").phi(P.DATE, self.date(), "date").t(" at ").t(f"{r.randint(1, 12)}:{r.choice(['00', '15', '30', '45'])} {r.choice(['AM', 'PM'])}")
-        n.t(". Phone: ").phi(P.PHONE, self.phone(), "phone").t("\n")
-        if r.random() < 0.5:
-            n.t("Please send records to ").phi(P.EMAIL, self.email(), "email").t(" or fax ").phi(P.PHONE, self.phone(), "phone").t(".\n")
-        n.t("\n")
-        self.signature(n)
-
     def signature(self, n: Note):
         r = self.rng
         k = r.randrange(4)
@@ -266,31 +232,6 @@ class NoteGenerator:
             n.t("Dictated By: ").phi(P.PERSON, self.full(), "name").t("\nMEDQUIST36\nD: ").phi(P.DATE, self.date(), "date").t(f" {r.randint(0, 23):02d}:{r.randint(0, 59):02d}\n")
         else:
             n.t("Completed by: ").phi(P.PERSON, self.full(), "name").t(f" {r.choice(W.CREDENTIALS)}\n")
-
-    def radiology(self, n: Note):
-        r = self.rng
-        n.t(f"{r.choice(['CHEST (PA & LAT)', 'CT HEAD W/O CONTRAST', 'CTA CHEST', 'MR BRAIN W/ CONTRAST'])}\n")
-        n.t("Accession No: ").phi(P.ACCESSION, self.accession(), "id").t("   Exam date: ").phi(P.DATE, self.date(), "date").t("\n")
-        n.t("MRN: ").phi(P.MRN, self.mrn(), "id").t("\n")
-        n.t("Reason: eval for infiltrate\nHistory: ")
-        self.age_phrase(n)
-        n.t("with fever and cough.\n\nFINDINGS: There is a 2.3 x 1.5 cm opacity in the right lower lobe. No pneumothorax. "
-            f"Heart size is normal. Comparison is made to the prior study from ").phi(P.DATE, self.date(), "date").t(".\n\n")
-        n.t("IMPRESSION: Right lower lobe pneumonia. Findings were discussed with ")
-        self.doctor(n, title=r.random() < 0.7)
-        n.t(f" by telephone at {r.randint(1, 12)}:{r.randint(10, 59)} pm on ").phi(P.DATE, self.date(), "date").t(".\n")
-        n.t("Interpreted by: ").phi(P.PERSON, self.full(), "name").t(", MD\n")
-
-    def pathology(self, n: Note):
-        r = self.rng
-        n.t("SURGICAL PATHOLOGY REPORT\nCase #: ").phi(P.ACCESSION, self.accession(), "id").t("\n")
-        n.t("Patient: ").phi(P.PERSON, f"{self.last()}, {self.first()}", "name").t("   MRN: ").phi(P.MRN, self.mrn(), "id").t("\n")
-        n.t("Collected: ").phi(P.DATE, self.date(), "date").t("   Received: ").phi(P.DATE, self.date(), "date").t("\n")
-        n.t("Submitting physician: Dr. ").phi(P.PERSON, self.full(), "name").t("\n\n")
-        n.t(f"SPECIMEN: colon, sigmoid, biopsy.\nGROSS: Received in formalin are {r.randint(2, 6)} fragments of tan tissue, "
-            f"{r.randint(1, 9) / 10} cm in aggregate, entirely submitted in cassette A1.\n")
-        n.t("DIAGNOSIS: Tubular adenoma. Negative for high-grade dysplasia.\n")
-        n.t("Signed out by: ").phi(P.PERSON, self.full(), "name").t(", MD on ").phi(P.DATE, self.date(), "date").t("\n")
 
     def social(self, n: Note):
         r = self.rng
@@ -304,71 +245,143 @@ class NoteGenerator:
         if r.random() < 0.5:
             n.t("SSN: ").phi(P.SSN, self.ssn(), "id").t("   Insurance ID: ").phi(P.ACCOUNT, self.acct(), "id").t("\n")
 
-    def ed_note(self, n: Note):
-        r = self.rng
-        n.t("ED PROVIDER NOTE\nPt: ").phi(P.PERSON, self.full(), "name").t("   DOB: ").phi(P.DATE, self.date(), "date")
-        n.t("   MRN: ").phi(P.MRN, self.mrn(), "id").t("\n")
-        n.t("Time seen: ").t(f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}").t("   Seen by: ")
-        self.doctor(n, title=r.random() < 0.5)
-        n.t("\nHPI: ")
-        self.age_phrase(n)
-        n.t(f"presenting with chest pain x {r.randint(1, 6)} hours, 7/10, radiating to the left arm. "
-            f"Troponin {r.randint(1, 90) / 100}. EKG with {r.choice(['ST depressions in V4-V6', 'NSR, no acute changes', 'new LBBB'])}.\n")
-        self.vitals(n)
-        self.social(n)
-        n.t("Plan: aspirin 325 mg, heparin gtt, admit to Cardiology. Case discussed with attending ")
-        self.doctor(n, title=r.random() < 0.5)
-        n.t(".\n")
-        self.signature(n)
-
-    def nursing(self, n: Note):
-        r = self.rng
-        n.t(f"NURSING PROGRESS NOTE {r.randint(7, 19):02d}00-{r.randint(7, 19):02d}00\n")
-        n.t("Neuro: A&Ox3, MAE, follows commands. CV: NSR 70s-80s, SBP 110s-130s. Resp: LS clear, SpO2 95-98% on 2L NC.\n")
-        n.t(f"GI/GU: tolerating POs, UOP {r.randint(20, 90)} cc/hr via foley. Skin: stage II sacral decubitus, dressing changed.\n")
-        n.t("Social: ")
-        n.t(r.choice(["Wife ", "Son ", "Daughter ", "Husband "])).phi(P.PERSON, self.first(), "name")
-        n.t(" called for update at ").phi(P.PHONE, self.phone(), "phone").t("; questions answered.\n")
-        if r.random() < 0.4:
-            n.t("Remote monitoring login from ").phi(P.IP, self.ip(), None).t(" noted by IT.\n")
-        n.t("Plan: continue current care, monitor I/Os. ").phi(P.PERSON, self.full(), "name").t(", RN\n")
-
-    def telephone(self, n: Note):
-        r = self.rng
-        n.t("TELEPHONE ENCOUNTER\nCaller: ").phi(P.PERSON, self.full(), "name").t(" (patient)   Call back: ").phi(P.PHONE, self.phone(), "phone").t("\n")
-        n.t("Date: ").phi(P.DATE, self.date(), "date").t("\n")
-        n.t(f"Reason: refill request for {r.choice(W.DRUG_ORDERS).split(' ')[0]}. Patient reports BP readings 130s/80s at home.\n")
-        n.t("Patient portal: ").phi(P.URL, self.url(), None).t("   email: ").phi(P.EMAIL, self.email(), "email").t("\n")
-        n.t("Home address verified: ").phi(P.ADDRESS, self.street(), "loc").t(", ")
-        city, st = r.choice(W.CITIES)
-        n.phi(P.LOCATION, city, "loc").t(f", {st} ").phi(P.ZIP, self.zip(), "loc").t("\n")
-        n.t("Routed to Dr. ").phi(P.PERSON, self.last(), "name").t(" for review. ")
-        n.t("Mr. " if r.random() < 0.5 else "Mrs. ").phi(P.PERSON, self.last(), "name").t(" was informed.\n")
-
-    def consult(self, n: Note):
-        r = self.rng
-        n.t(f"{r.choice(W.SERVICES).upper()} CONSULT NOTE\n")
-        n.t("Requesting physician: ").phi(P.PERSON, self.full(), "name").t("   Reason: evaluation of ").t(r.choice(W.PROBLEM_LIST)).t("\n\n")
-        n.t("Dear Dr. ").phi(P.PERSON, self.last(), "name").t(",\n\nThank you for referring ")
-        n.t(r.choice(["Mr. ", "Mrs. ", "Ms. "])).phi(P.PERSON, self.full(), "name").t(", a ")
-        self.age_phrase(n)
-        n.t(f"whom I saw in clinic on ").phi(P.DATE, self.date(), "date")
-        n.t(f". {r.choice(W.PROBLEM_LIST).capitalize()} was confirmed. Creatinine has risen from 1.1 to {r.randint(15, 40) / 10}. "
-            f"We recommend {r.choice(W.DRUG_ORDERS)} and a repeat BMP in 1 week.\n")
-        if r.random() < 0.5:
-            n.t("Care team: Drs. ").phi(P.PERSON, self.last(), "name").t(", ").phi(P.PERSON, self.last(), "name").t(" and ").phi(P.PERSON, self.last(), "name").t(".\n")
-        n.t("cc: ").phi(P.PERSON, self.full(), "name").t(", ").phi(P.PERSON, self.full(), "name").t("\n")
-        n.t("Sincerely,\n\n").phi(P.PERSON, self.full(), "name").t(f", {r.choice(W.CREDENTIALS)}\n")
-
     def note(self, i: int) -> dict:
         n = Note(self.rng, self.p_ph)
-        kind = self.rng.choice([self.discharge, self.discharge, self.radiology, self.pathology, self.ed_note, self.nursing,
-                                self.telephone, self.consult])
-        kind(n)
-        if kind in (self.discharge, self.consult) and self.rng.random() < 0.5:
+        kind = self.rng.choice(NOTE_TYPES)
+        kind(self, n)
+        if kind in (discharge, consult) and self.rng.random() < 0.5:
             n.t("\n")
             self.social(n)
         return {"doc_id": f"synth-{i:05d}", "text": n.text(), "spans": n.spans}
+
+
+def discharge(g: NoteGenerator, n: Note) -> None:
+    r = g.rng
+    n.t("DISCHARGE SUMMARY\n\n")
+    g.patient_header(n)
+    n.t("Service: MEDICINE\nAttending: ")
+    g.doctor(n, title=r.random() < 0.5)
+    n.t(f", {r.choice(W.CREDENTIALS)}\n\n" if r.random() < 0.5 else "\n\n")
+    n.t("Chief Complaint: shortness of breath\n\nHistory of Present Illness:\n")
+    g.age_phrase(n)
+    n.t(f"with a history of {r.choice(W.PROBLEM_LIST)} and {r.choice(W.PROBLEM_LIST)} who presents with {r.randint(2, 10)} days of "
+        "worsening dyspnea on exertion and orthopnea. Per the patient's daughter ")
+    n.phi(P.PERSON, g.first(), "name")
+    n.t(", she had been more fatigued since ").phi(P.DATE, g.date(), "date").t(". In the ED she was given Lasix 40 mg IV x1.\n")
+    g.vitals(n)
+    g.labs(n)
+    g.meds(n)
+    n.t("\nBrief Hospital Course:\n")
+    n.t(f"# {r.choice(W.PROBLEM_LIST)}: treated with {r.choice(W.DRUG_ORDERS)}. {r.choice(W.SERVICES)} was consulted and followed. ")
+    if r.random() < 0.5:
+        n.t("Discussed with Dr. ")
+        n.phi(P.PERSON, g.last(), "name")
+        n.t(f" from {r.choice(W.SERVICES)}. ")
+    if r.random() < 0.35:  # a name without clinical context
+        n.phi(P.PERSON, g.first(), "name")
+        n.t(" tolerated the diuresis well and was ambulating with PT. ")
+    n.t("Echo showed an EF of 35%.\n")
+    n.t("\nDischarge Disposition: Home with services\nFacility: ")
+    n.t(n.placeholder("hosp") if r.random() < 0.7 else "Home")
+    n.t("\n\nFollowup Instructions:\nFollow up with your PCP ")
+    g.doctor(n, title=r.random() < 0.6)
+    n.t(" on ").phi(P.DATE, g.date(), "date").t(" at ").t(f"{r.randint(1, 12)}:{r.choice(['00', '15', '30', '45'])} {r.choice(['AM', 'PM'])}")
+    n.t(". Phone: ").phi(P.PHONE, g.phone(), "phone").t("\n")
+    if r.random() < 0.5:
+        n.t("Please send records to ").phi(P.EMAIL, g.email(), "email").t(" or fax ").phi(P.PHONE, g.phone(), "phone").t(".\n")
+    n.t("\n")
+    g.signature(n)
+
+
+def radiology(g: NoteGenerator, n: Note) -> None:
+    r = g.rng
+    n.t(f"{r.choice(['CHEST (PA & LAT)', 'CT HEAD W/O CONTRAST', 'CTA CHEST', 'MR BRAIN W/ CONTRAST'])}\n")
+    n.t("Accession No: ").phi(P.ACCESSION, g.accession(), "id").t("   Exam date: ").phi(P.DATE, g.date(), "date").t("\n")
+    n.t("MRN: ").phi(P.MRN, g.mrn(), "id").t("\n")
+    n.t("Reason: eval for infiltrate\nHistory: ")
+    g.age_phrase(n)
+    n.t("with fever and cough.\n\nFINDINGS: There is a 2.3 x 1.5 cm opacity in the right lower lobe. No pneumothorax. "
+        f"Heart size is normal. Comparison is made to the prior study from ").phi(P.DATE, g.date(), "date").t(".\n\n")
+    n.t("IMPRESSION: Right lower lobe pneumonia. Findings were discussed with ")
+    g.doctor(n, title=r.random() < 0.7)
+    n.t(f" by telephone at {r.randint(1, 12)}:{r.randint(10, 59)} pm on ").phi(P.DATE, g.date(), "date").t(".\n")
+    n.t("Interpreted by: ").phi(P.PERSON, g.full(), "name").t(", MD\n")
+
+
+def pathology(g: NoteGenerator, n: Note) -> None:
+    r = g.rng
+    n.t("SURGICAL PATHOLOGY REPORT\nCase #: ").phi(P.ACCESSION, g.accession(), "id").t("\n")
+    n.t("Patient: ").phi(P.PERSON, f"{g.last()}, {g.first()}", "name").t("   MRN: ").phi(P.MRN, g.mrn(), "id").t("\n")
+    n.t("Collected: ").phi(P.DATE, g.date(), "date").t("   Received: ").phi(P.DATE, g.date(), "date").t("\n")
+    n.t("Submitting physician: Dr. ").phi(P.PERSON, g.full(), "name").t("\n\n")
+    n.t(f"SPECIMEN: colon, sigmoid, biopsy.\nGROSS: Received in formalin are {r.randint(2, 6)} fragments of tan tissue, "
+        f"{r.randint(1, 9) / 10} cm in aggregate, entirely submitted in cassette A1.\n")
+    n.t("DIAGNOSIS: Tubular adenoma. Negative for high-grade dysplasia.\n")
+    n.t("Signed out by: ").phi(P.PERSON, g.full(), "name").t(", MD on ").phi(P.DATE, g.date(), "date").t("\n")
+
+
+def ed_note(g: NoteGenerator, n: Note) -> None:
+    r = g.rng
+    n.t("ED PROVIDER NOTE\nPt: ").phi(P.PERSON, g.full(), "name").t("   DOB: ").phi(P.DATE, g.date(), "date")
+    n.t("   MRN: ").phi(P.MRN, g.mrn(), "id").t("\n")
+    n.t("Time seen: ").t(f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}").t("   Seen by: ")
+    g.doctor(n, title=r.random() < 0.5)
+    n.t("\nHPI: ")
+    g.age_phrase(n)
+    n.t(f"presenting with chest pain x {r.randint(1, 6)} hours, 7/10, radiating to the left arm. "
+        f"Troponin {r.randint(1, 90) / 100}. EKG with {r.choice(['ST depressions in V4-V6', 'NSR, no acute changes', 'new LBBB'])}.\n")
+    g.vitals(n)
+    g.social(n)
+    n.t("Plan: aspirin 325 mg, heparin gtt, admit to Cardiology. Case discussed with attending ")
+    g.doctor(n, title=r.random() < 0.5)
+    n.t(".\n")
+    g.signature(n)
+
+
+def nursing(g: NoteGenerator, n: Note) -> None:
+    r = g.rng
+    n.t(f"NURSING PROGRESS NOTE {r.randint(7, 19):02d}00-{r.randint(7, 19):02d}00\n")
+    n.t("Neuro: A&Ox3, MAE, follows commands. CV: NSR 70s-80s, SBP 110s-130s. Resp: LS clear, SpO2 95-98% on 2L NC.\n")
+    n.t(f"GI/GU: tolerating POs, UOP {r.randint(20, 90)} cc/hr via foley. Skin: stage II sacral decubitus, dressing changed.\n")
+    n.t("Social: ")
+    n.t(r.choice(["Wife ", "Son ", "Daughter ", "Husband "])).phi(P.PERSON, g.first(), "name")
+    n.t(" called for update at ").phi(P.PHONE, g.phone(), "phone").t("; questions answered.\n")
+    if r.random() < 0.4:
+        n.t("Remote monitoring login from ").phi(P.IP, g.ip(), None).t(" noted by IT.\n")
+    n.t("Plan: continue current care, monitor I/Os. ").phi(P.PERSON, g.full(), "name").t(", RN\n")
+
+
+def telephone(g: NoteGenerator, n: Note) -> None:
+    r = g.rng
+    n.t("TELEPHONE ENCOUNTER\nCaller: ").phi(P.PERSON, g.full(), "name").t(" (patient)   Call back: ").phi(P.PHONE, g.phone(), "phone").t("\n")
+    n.t("Date: ").phi(P.DATE, g.date(), "date").t("\n")
+    n.t(f"Reason: refill request for {r.choice(W.DRUG_ORDERS).split(' ')[0]}. Patient reports BP readings 130s/80s at home.\n")
+    n.t("Patient portal: ").phi(P.URL, g.url(), None).t("   email: ").phi(P.EMAIL, g.email(), "email").t("\n")
+    n.t("Home address verified: ").phi(P.ADDRESS, g.street(), "loc").t(", ")
+    city, st = r.choice(W.CITIES)
+    n.phi(P.LOCATION, city, "loc").t(f", {st} ").phi(P.ZIP, g.zip(), "loc").t("\n")
+    n.t("Routed to Dr. ").phi(P.PERSON, g.last(), "name").t(" for review. ")
+    n.t("Mr. " if r.random() < 0.5 else "Mrs. ").phi(P.PERSON, g.last(), "name").t(" was informed.\n")
+
+
+def consult(g: NoteGenerator, n: Note) -> None:
+    r = g.rng
+    n.t(f"{r.choice(W.SERVICES).upper()} CONSULT NOTE\n")
+    n.t("Requesting physician: ").phi(P.PERSON, g.full(), "name").t("   Reason: evaluation of ").t(r.choice(W.PROBLEM_LIST)).t("\n\n")
+    n.t("Dear Dr. ").phi(P.PERSON, g.last(), "name").t(",\n\nThank you for referring ")
+    n.t(r.choice(["Mr. ", "Mrs. ", "Ms. "])).phi(P.PERSON, g.full(), "name").t(", a ")
+    g.age_phrase(n)
+    n.t(f"whom I saw in clinic on ").phi(P.DATE, g.date(), "date")
+    n.t(f". {r.choice(W.PROBLEM_LIST).capitalize()} was confirmed. Creatinine has risen from 1.1 to {r.randint(15, 40) / 10}. "
+        f"We recommend {r.choice(W.DRUG_ORDERS)} and a repeat BMP in 1 week.\n")
+    if r.random() < 0.5:
+        n.t("Care team: Drs. ").phi(P.PERSON, g.last(), "name").t(", ").phi(P.PERSON, g.last(), "name").t(" and ").phi(P.PERSON, g.last(), "name").t(".\n")
+    n.t("cc: ").phi(P.PERSON, g.full(), "name").t(", ").phi(P.PERSON, g.full(), "name").t("\n")
+    n.t("Sincerely,\n\n").phi(P.PERSON, g.full(), "name").t(f", {r.choice(W.CREDENTIALS)}\n")
+
+
+#: the note types, drawn uniformly (discharge summaries twice as often)
+NOTE_TYPES = (discharge, discharge, radiology, pathology, ed_note, nursing, telephone, consult)
 
 
 def generate(n: int, seed: int = 7, p_placeholder: float = 0.33) -> Iterator[dict]:
