@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -183,3 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print("audit OK: every count re-derived from the output matches the ledger" if res["ok"] else
               f"audit FAILED: {len(res['errors'])} problem(s)")
     return 0 if res["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
