@@ -53,7 +53,7 @@ code{font-size:12px} .plots{display:flex;flex-wrap:wrap;gap:12px} figure{margin:
 # data gathering
 
 
-def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_shards: int = 64) -> dict:
+def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_shards: int = 16) -> dict:
     """Row lengths, segment lengths and per-document lengths (tokens) from the shards.
 
     Reads only the ``doc_lens`` and ``doc_ids`` columns of at most ``max_shards`` shards spread evenly
