@@ -93,8 +93,9 @@ def _still_verified(entry: ShardEntry) -> str | None:
 def verified_local_path(entry: ShardEntry, cache_dir: str | None = None, verify: bool = True) -> str:
     """Local file holding the shard's bytes, checked against build.json's sha256.
 
-    Local shards are hashed in place; remote ones are copied into ``cache_dir`` while hashing.
-    With ``verify=False`` nothing is hashed (and nothing is remembered as verified)."""
+    Local shards are hashed in place; remote ones are copied into ``cache_dir`` (default: the
+    system temp folder's ``engine-shard-cache``), named by their sha256, while hashing, and reused
+    from there.  With ``verify=False`` nothing is hashed (and nothing is remembered as verified)."""
     known = _still_verified(entry)
     if known is not None:
         return known
@@ -107,7 +108,7 @@ def verified_local_path(entry: ShardEntry, cache_dir: str | None = None, verify:
         if got != entry.sha256:
             raise _mismatch(entry, got)
         return _remember(entry, path)
-    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "engine-stream-cache")
+    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "engine-shard-cache")
     os.makedirs(cache_dir, exist_ok=True)
     local = os.path.join(cache_dir, f"{entry.sha256}.arrow")
     if os.path.exists(local):
