@@ -184,7 +184,3 @@ def main(argv: list[str] | None = None) -> int:
         print("audit OK: every count re-derived from the output matches the ledger" if res["ok"] else
               f"audit FAILED: {len(res['errors'])} problem(s)")
     return 0 if res["ok"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

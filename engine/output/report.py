@@ -379,7 +379,3 @@ def main(argv: list[str] | None = None) -> int:
     timings = fsio.read_json(tj) if fsio.exists(tj) else {}
     print(write_report(a.out, doc, timings, a.max_rows))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

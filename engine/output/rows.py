@@ -67,7 +67,3 @@ def _print_rows(out: str, source: str | None, tok, limit: int) -> int:
         if limit and n >= limit:
             break
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
