@@ -117,7 +117,9 @@ def test_mds_export_reads_back_with_streaming_dataset(tmp_path):
     streams = export.mds_streams(str(dest))
     assert [(os.path.basename(st.local), st.repeat) for st in streams] == [("notes", 2.0), ("pubmed", 0.5)]
     mixed = streaming.StreamingDataset(streams=streams, shuffle=False, batch_size=1)
-    assert mixed.num_samples == 12 * 2 + 3  # the weights carry over: notes twice, half of pubmed
+    assert mixed.epoch_size == 12 * 2 + 3  # the weights carry over: notes twice, half of pubmed
+    seen = [row["doc_ids"][0].split(":")[0].rstrip("0123456789") for row in mixed]
+    assert sorted(seen) == ["notes"] * 24 + ["pubmed"] * 3
 
 
 def test_mds_cli(tmp_path, capsys):

@@ -20,8 +20,6 @@ checked, remote shards cached locally) one record batch at a time.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from typing import Iterable, Iterator
 
@@ -29,7 +27,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from engine.core import fsio
-from engine.output.reader import ShardEntry, verified_local_path
+from engine.output.reader import ShardEntry, open_shard, shard_entries, verified_local_path
 
 COLUMNS = ("input_ids", "doc_lens", "doc_ids", "source")
 EXPORT_JSON = "export.json"
@@ -49,14 +47,8 @@ def load_build(out: str) -> dict:
     return build
 
 
-def shard_entries(out: str, build: dict) -> list[ShardEntry]:
-    entries, start = [], 0
-    for i, s in enumerate(build.get("shards", [])):
-        path = s["path"]
-        uri = path if "://" in path or os.path.isabs(path) else fsio.join(out, path)
-        entries.append(ShardEntry(i, uri, path, s["source"], int(s["rows"]), int(s.get("tokens", 0)), s["sha256"], start))
-        start += int(s["rows"])
-    return entries
+def entries(out: str, build: dict) -> list[ShardEntry]:
+    return shard_entries(out, build.get("shards", []))
 
 
 def sources_of(build: dict, only: Iterable[str] | None = None) -> list[str]:
@@ -87,11 +79,10 @@ def plain_source(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.set_column(i, pa.field("source", pa.string(), nullable=False), col)
 
 
-def iter_batches(entry: ShardEntry, shard_cache: str | None = None) -> Iterator[pa.RecordBatch]:
-    """The record batches of one shard after its sha256 check, memory-mapped when local."""
-    reader = ipc.open_file(pa.memory_map(verified_local_path(entry, shard_cache), "r"))
-    for i in range(reader.num_record_batches):
-        yield reader.get_batch(i)
+def iter_batches(entry: ShardEntry, shard_cache: str | None = None, tokenizer_sha256: str | None = None) -> Iterator[pa.RecordBatch]:
+    """The record batches of one shard after its sha256 check (and, given ``tokenizer_sha256``, the
+    check that the shard was tokenized by it), memory-mapped when local."""
+    yield from open_shard(entry, shard_cache, expect_tokenizer=tokenizer_sha256).batches()
 
 
 # --------------------------------------------------------------------------- MDS
@@ -111,7 +102,7 @@ def export_mds(out: str, dest: str, sources: Iterable[str] | None = None, compre
     columns = _mds_columns(build)
     np_dtype = columns["input_ids"].split(":")[1]
     by_source: dict[str, list[ShardEntry]] = {}
-    for e in shard_entries(out, build):
+    for e in entries(out, build):
         by_source.setdefault(e.source, []).append(e)
     streams = []
     for name in names:
@@ -119,7 +110,7 @@ def export_mds(out: str, dest: str, sources: Iterable[str] | None = None, compre
         local = fsio.join(dest, name)
         with MDSWriter(out=local, columns=columns, compression=compression, size_limit=size_limit) as w:
             for entry in by_source.get(name, []):
-                for batch in iter_batches(entry, shard_cache):
+                for batch in iter_batches(entry, shard_cache, build["tokenizer"]["sha256"]):
                     ids = batch.column("input_ids")
                     dl = batch.column("doc_lens")
                     flat_ids = ids.values.to_numpy(zero_copy_only=False).astype(np_dtype, copy=False)
@@ -165,7 +156,7 @@ def arrow_dataset(out: str, sources: Iterable[str] | None = None, shard_cache: s
 
     build = load_build(out)
     names = set(sources_of(build, sources))
-    files = [verified_local_path(e, shard_cache) for e in shard_entries(out, build) if e.source in names]
+    files = [verified_local_path(e, shard_cache) for e in entries(out, build) if e.source in names]
     if not files:
         raise ExportError(f"{out}: no shards for {', '.join(sorted(names))}")
     schema = ipc.open_file(pa.memory_map(files[0], "r")).schema
@@ -183,7 +174,7 @@ def hf_datasets(out: str, sources: Iterable[str] | None = None, shard_cache: str
     build = load_build(out)
     names = sources_of(build, sources)
     files: dict[str, list[str]] = {}
-    for e in shard_entries(out, build):
+    for e in entries(out, build):
         if e.source in names:
             files.setdefault(e.source, []).append(verified_local_path(e, shard_cache))
     parts = {}
@@ -211,7 +202,7 @@ def ray_dataset(out: str, sources: Iterable[str] | None = None):
 
     build = load_build(out)
     names = set(sources_of(build, sources))
-    items = [e.__dict__ for e in shard_entries(out, build) if e.source in names]
+    items = [e.__dict__ for e in entries(out, build) if e.source in names]
     if not items:
         raise ExportError(f"{out}: no shards for {', '.join(sorted(names))}")
     listing = ray.data.from_items(items, override_num_blocks=len(items))
