@@ -146,7 +146,7 @@ def test_ray_dataset_reads_in_tasks(tmp_path, ray_session):
     assert ds.count() == 18
     counts = {r["source"]: r["count()"] for r in ds.groupby("source").count().take_all()}
     assert counts == {"notes": 12, "pubmed": 6}
-    got = sorted((r["doc_ids"].tolist(), r["input_ids"].tolist(), r["doc_lens"].tolist())
+    got = sorted((list(r["doc_ids"]), np.asarray(r["input_ids"]).tolist(), np.asarray(r["doc_lens"]).tolist())
                  for r in ds.filter(lambda r: r["source"] == "pubmed").take_all())
     want = sorted((d, i, n) for i, n, d in arrow_rows(out, "pubmed"))
     assert got == want
