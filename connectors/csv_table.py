@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
+from connectors.options import CsvOptions
 
 
 class _Ragged:
@@ -37,6 +38,8 @@ class _Ragged:
 
 @register("csv")
 class CsvConnector(RecordConnector):
+    Options = CsvOptions
+
     def _header(self, unit: WorkUnit) -> list[str]:
         parse = pacsv.ParseOptions(
             delimiter=self.options.get("delimiter", ","), newlines_in_values=True, invalid_row_handler=lambda r: "skip"

@@ -25,6 +25,7 @@ from connectors._xmlutil import flat_text, iter_local, local, parse_xml
 from connectors.base import Drop, Record, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
+from connectors.options import FileGroupOptions
 
 
 _BULLET = re.compile(r"(?<=\S)[ \t]{2,}- (?=[^\W\d_])")
@@ -32,6 +33,8 @@ _BULLET = re.compile(r"(?<=\S)[ \t]{2,}- (?=[^\W\d_])")
 
 @register("medquad")
 class MedquadConnector(FixedOptions, TextFilesConnector):
+    Options = FileGroupOptions
+
     placeholder = None
     language = "en"
     defaults = {"pattern": "*.xml"}

@@ -36,11 +36,16 @@ class ParquetOptions(RecordOptions):
     batch_rows: int | None = Field(None, ge=1, description="rows decoded per batch (default 4096)")
 
 
-class TextFileOptions(NoOptions):
-    """One document per file (plain files, zip / tar members)."""
+class FileGroupOptions(NoOptions):
+    """Readers of many small files (plain files, zip / tar members), grouped into work units."""
 
-    pattern: str | list[str] | None = Field(None, description="fnmatch glob(s) file or member names must match (default *.txt)")
+    pattern: str | list[str] | None = Field(None, description="fnmatch glob(s) file or member names must match (default: per connector)")
     files_per_unit: int | None = Field(None, ge=1, description="files grouped into one work unit (default 512)")
+
+
+class TextFileOptions(FileGroupOptions):
+    """One document per plain-text file."""
+
     encoding: str | None = Field(None, description="text encoding (default utf-8); a file that does not decode is quarantined")
 
 

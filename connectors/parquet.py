@@ -14,10 +14,13 @@ import pyarrow.parquet as pq
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
+from connectors.options import ParquetOptions
 
 
 @register("parquet")
 class ParquetConnector(RecordConnector):
+    Options = ParquetOptions
+
     def read(self, unit: WorkUnit) -> Iterator[Record]:
         base = os.path.basename(unit.path)
         fs, path = fsio.fs_and_path(unit.path)

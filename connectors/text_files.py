@@ -25,6 +25,7 @@ from typing import Iterator
 from connectors.base import Connector, Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
+from connectors.options import TextFileOptions
 
 _ARCHIVE = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -73,6 +74,8 @@ def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Excep
 
 @register("text_files")
 class TextFilesConnector(Connector):
+    Options = TextFileOptions
+
     def _pattern(self) -> str | list[str]:
         return self.options.get("pattern", "*.txt")
 

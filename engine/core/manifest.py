@@ -279,10 +279,14 @@ def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest,
         raise ManifestError(_format_error(e, path, raw)) from None
     from connectors import registry
 
+    bad_options = []
     for i, s in enumerate(m.sources):
         if s.connector not in registry.available():
             raise ManifestError(
                 f"invalid manifest {path}:\n  sources[{i}]({s.name}).connector: unknown connector {s.connector!r}; "
                 f"known: {', '.join(sorted(registry.available()))}"
             )
+        bad_options += [f"sources[{i}]({s.name}).options: {e}" for e in registry.option_errors(s.connector, s.options)]
+    if bad_options:
+        raise ManifestError(f"invalid manifest {path}: " + "; ".join(bad_options))
     return m, path

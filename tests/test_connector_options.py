@@ -1,0 +1,65 @@
+"""Connector ``options:`` are typed per connector: a misspelt or mistyped option is a manifest error
+(exit 2, one ``error:`` line naming the source and the option) before any work."""
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from connectors import registry
+from connectors.options import NoOptions
+from engine.core.manifest import ManifestError, load_manifest
+from tests.conftest import ROOT, write_manifest
+
+DEMO = ROOT / "demo" / "data"
+
+
+def _sources(**opts):
+    return [
+        {"name": "pubmed", "connector": "jsonl", "uri": str(DEMO / "pubmed_abstracts.jsonl"), "options": opts.get("pubmed", {})},
+        {"name": "notes", "connector": "mimic_iii_notes", "uri": str(DEMO / "mimic_notes.csv.gz"), "options": opts.get("notes", {})},
+    ]
+
+
+def test_every_option_a_connector_reads_is_declared():
+    used = re.compile(r"""options\.get\(\s*["'](\w+)["']|_opt_list\(\s*["'](\w+)["']""")
+    for name, cls in registry.available().items():
+        assert issubclass(cls.Options, NoOptions), name
+        assert set(getattr(cls, "defaults", {})) <= set(cls.Options.model_fields), name
+        for klass in cls.__mro__:
+            if klass.__module__.startswith("connectors") and "Options" in vars(klass) or klass is cls:
+                read = {a or b for a, b in used.findall(inspect.getsource(klass))}
+                missing = read - set(klass.Options.model_fields)
+                assert not missing, f"{klass.__name__} reads undeclared options {sorted(missing)}"
+
+
+def test_known_options_load(tmp_path):
+    mp = write_manifest(tmp_path / "m.yaml", _sources(pubmed={"text_field": "abstract", "id_field": "pmid", "meta_fields": ["title"]},
+                                                      notes={"delimiter": ",", "drop_if": {"iserror": "1"}}))
+    m, _ = load_manifest(mp)
+    assert m.source("pubmed").options["text_field"] == "abstract"
+
+
+def test_misspelt_and_mistyped_options_are_one_error(tmp_path):
+    mp = write_manifest(tmp_path / "m.yaml", _sources(pubmed={"text_fieldd": "abstract"}, notes={"files_per_unit": "many"}))
+    with pytest.raises(ManifestError) as e:
+        load_manifest(mp)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "sources[0](pubmed).options: unknown option 'text_fieldd' for connector jsonl (known: text_field, id_field, meta_fields)" in msg
+    assert "sources[1](notes).options: unknown option 'files_per_unit' for connector mimic_iii_notes" in msg
+
+
+def test_check_exits_2_naming_source_and_option(tmp_path):
+    out = tmp_path / "out"
+    mp = write_manifest(tmp_path / "m.yaml", _sources(pubmed={"text_fieldd": "abstract"}), output=str(out))
+    r = subprocess.run([sys.executable, "-m", "engine.build", "--manifest", str(mp), "--check"], capture_output=True,
+                       text=True, cwd=ROOT, env=dict(os.environ, RAY_AUTH_MODE="disabled"), timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "pubmed" in errors[0] and "text_fieldd" in errors[0], r.stderr
+    assert not out.exists()
