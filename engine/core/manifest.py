@@ -197,22 +197,42 @@ def resolve_manifest_path(arg: str) -> Path:
     raise ManifestError(f"manifest {arg!r} not found (looked at {', '.join(str(c) for c in candidates[:4])})")
 
 
-def _expand(value: str, where: str) -> str:
+def _expand(value: str, where: str, missing: list[tuple[str, str]] | None = None) -> str:
+    """``${VAR}`` / ``$VAR`` from the environment; an unset one is recorded in ``missing`` (or raised)."""
     def sub(m: re.Match) -> str:
         var = m.group(1) or m.group(2)
         if var not in os.environ:
-            raise ManifestError(f"{where}: environment variable ${{{var}}} is not set")
+            if missing is None:
+                raise ManifestError(f"{where}: environment variable ${{{var}}} is not set")
+            missing.append((var, where))
+            return m.group(0)
         return os.environ[var]
 
     return _VAR.sub(sub, value)
+
+
+def unset_variables_message(missing: list[tuple[str, str]]) -> str:
+    """``${A} (output), ${B} (sources[0](x).uri, sources[1](y).uri)``, each variable once, plus how a
+    ``ray job submit`` job gets them."""
+    where: dict[str, list[str]] = {}
+    for var, w in missing:
+        w = re.sub(r"^sources\[\d+\]\((.*)\)\.uri$", r"\1", w)  # a source by its name
+        if w not in where.setdefault(var, []):
+            where[var].append(w)
+    names = ", ".join(f"${{{v}}} ({', '.join(ws)})" for v, ws in where.items())
+    msg = f"environment variable{'s' if len(where) > 1 else ''} not set: {names}"
+    if os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_ADDRESS"):
+        env = ", ".join(f'"{v}": "..."' for v in where)
+        msg += f"; a Ray job sees the head's environment: ray job submit --runtime-env-json '{{\"env_vars\": {{{env}}}}}'"
+    return msg
 
 
 def _is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 
 
-def _resolve(value: str, base: Path, where: str) -> str:
-    v = _expand(value, where)
+def _resolve(value: str, base: Path, where: str, missing: list[tuple[str, str]] | None = None) -> str:
+    v = _expand(value, where, missing)
     if _is_remote(v) or os.path.isabs(v):
         return v
     return str((base / v).resolve()) if not v.startswith("~") else os.path.expanduser(v)
@@ -256,23 +276,23 @@ def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest,
         raise ManifestError(f"manifest {path}: expected a mapping at the top level")
     base = path.parent
     raw = json.loads(json.dumps(raw))  # deep copy of plain data
-    try:
-        if output is not None:
-            raw["output"] = output
-        if isinstance(raw.get("output"), str):
-            raw["output"] = _resolve(raw["output"], base, "output")
-        if isinstance(raw.get("tokenizer"), str) and _looks_like_path(raw["tokenizer"]):
-            raw["tokenizer"] = _resolve(raw["tokenizer"], base, "tokenizer")
-        for i, s in enumerate(raw.get("sources") or []):
-            if not isinstance(s, dict):
-                continue
-            where = f"sources[{i}]({s.get('name', '?')}).uri"
-            if isinstance(s.get("uri"), str):
-                s["uri"] = _resolve(s["uri"], base, where)
-            elif isinstance(s.get("uri"), list):
-                s["uri"] = [_resolve(u, base, where) for u in s["uri"] if isinstance(u, str)]
-    except ManifestError as e:
-        raise ManifestError(f"invalid manifest {path}: {e}") from None
+    missing: list[tuple[str, str]] = []
+    if output is not None:
+        raw["output"] = output
+    if isinstance(raw.get("output"), str):
+        raw["output"] = _resolve(raw["output"], base, "output", missing)
+    if isinstance(raw.get("tokenizer"), str) and _looks_like_path(raw["tokenizer"]):
+        raw["tokenizer"] = _resolve(raw["tokenizer"], base, "tokenizer", missing)
+    for i, s in enumerate(raw.get("sources") or []):
+        if not isinstance(s, dict):
+            continue
+        where = f"sources[{i}]({s.get('name', '?')}).uri"
+        if isinstance(s.get("uri"), str):
+            s["uri"] = _resolve(s["uri"], base, where, missing)
+        elif isinstance(s.get("uri"), list):
+            s["uri"] = [_resolve(u, base, where, missing) for u in s["uri"] if isinstance(u, str)]
+    if missing:
+        raise ManifestError(f"invalid manifest {path}: {unset_variables_message(missing)}")
     try:
         m = Manifest.model_validate(raw)
     except ValidationError as e:

@@ -1,5 +1,5 @@
-"""Connector ``options:`` are typed per connector: a misspelt or mistyped option is a manifest error
-(exit 2, one ``error:`` line naming the source and the option) before any work."""
+"""Manifest mistakes a user makes: connector options typed per connector, every unset ${VAR} at once;
+each is one error naming the source and what is wrong, before any work."""
 from __future__ import annotations
 
 import inspect
@@ -63,3 +63,20 @@ def test_check_exits_2_naming_source_and_option(tmp_path):
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "pubmed" in errors[0] and "text_fieldd" in errors[0], r.stderr
     assert not out.exists()
+
+
+def test_every_unset_variable_in_one_error(tmp_path, monkeypatch):
+    for v in ("UX_OUT", "UX_A", "UX_B", "RAY_JOB_ID", "RAY_ADDRESS"):
+        monkeypatch.delenv(v, raising=False)
+    srcs = [{"name": "a", "connector": "jsonl", "uri": "${UX_A}/a.jsonl"},
+            {"name": "b", "connector": "jsonl", "uri": ["${UX_B}/b.jsonl", "$UX_A/c.jsonl"]}]
+    mp = write_manifest(tmp_path / "m.yaml", srcs, output="${UX_OUT}/corpus")
+    with pytest.raises(ManifestError) as e:
+        load_manifest(mp)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.endswith("environment variables not set: ${UX_OUT} (output), ${UX_A} (a, b), ${UX_B} (b)")
+    monkeypatch.setenv("RAY_JOB_ID", "02000000")
+    monkeypatch.setenv("UX_OUT", str(tmp_path))
+    with pytest.raises(ManifestError, match=r"""--runtime-env-json '\{"env_vars": \{"UX_A": "...", "UX_B": "..."\}\}'"""):
+        load_manifest(mp)
