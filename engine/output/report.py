@@ -179,8 +179,9 @@ def _plots(doc: dict, timings: dict, sample: dict) -> list[tuple[str, str]]:
     if len(dl):
         lo, hi = max(1, int(dl.min())), max(2, int(dl.max()))
         bins = np.unique(np.geomspace(lo, max(hi + 1, lo * 1.5), 40).astype(int))
-        for n, v in sorted((sample.get("doc_lens_by_source") or {"all sources": dl}).items()):
-            ax.hist(v, bins=bins, histtype="step", linewidth=1.5, label=n)
+        palette = ["#0969da", "#cf222e", "#8250df", "#bf8700", "#2da44e", "#57606a"]
+        for i, (n, v) in enumerate(sorted((sample.get("doc_lens_by_source") or {"all sources": dl}).items())):
+            ax.hist(v, bins=bins, histtype="step", linewidth=1.5, label=n, color=palette[i % len(palette)])
         ax.set_xscale("log")
         ax.legend(fontsize=8)
     ax.set_xlabel("document length (tokens, incl. [CLS]/[SEP])")
