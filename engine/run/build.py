@@ -259,6 +259,7 @@ class Build:
         all_units = [u for s in self.m.sources for u in plan[s.name]]
         bid = ledger.build_id(self.m.fingerprint(), [u.unit_id for u in all_units], tok.sha256)
         fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
+        ledger.write_tokenizer(self.out, tok)  # the output decodes wherever it is moved
         where = connect_ray(self.workers)
         self.progress.say(
             f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
