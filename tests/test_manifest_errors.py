@@ -80,3 +80,25 @@ def test_every_unset_variable_in_one_error(tmp_path, monkeypatch):
     monkeypatch.setenv("UX_OUT", str(tmp_path))
     with pytest.raises(ManifestError, match=r"""--runtime-env-json '\{"env_vars": \{"UX_A": "...", "UX_B": "..."\}\}'"""):
         load_manifest(mp)
+
+
+def test_output_inside_a_ray_job_working_dir_is_refused(tmp_path, monkeypatch):
+    from engine.core.manifest import output_location_error
+
+    job = tmp_path / "session_1" / "runtime_resources" / "working_dir_files" / "_ray_pkg_0a1b"
+    job.mkdir(parents=True)
+    err = output_location_error(str(job / "out" / "demo"), "ray")
+    assert err and "temporary copy of --working-dir" in err and '--output "$PWD/out/NAME"' in err
+    monkeypatch.chdir(tmp_path)
+    assert output_location_error(str(tmp_path / "out"), "ray") is None  # not a job
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}")  # what the job supervisor sets for the entrypoint
+    assert output_location_error("out/demo", "ray") and output_location_error(str(tmp_path / "out"), "auto")
+    assert output_location_error("/srv/corpus/out", "ray") is None and output_location_error("s3://b/out", "ray") is None
+
+
+def test_memory_output_only_on_the_local_executor():
+    from engine.core.manifest import output_location_error
+
+    assert output_location_error("memory://out", "local") is None
+    for executor in ("ray", "auto"):
+        assert "memory://" in output_location_error("memory://out", executor)

@@ -310,3 +310,31 @@ def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest,
     if bad_options:
         raise ManifestError(f"invalid manifest {path}: " + "; ".join(bad_options))
     return m, path
+
+
+_RAY_WORKING_DIR = re.compile(r"[/\\]runtime_resources[/\\]working_dir_files[/\\]")
+
+
+def output_location_error(output: str, executor: str) -> str | None:
+    """Why a build must not write to ``output``, or None.
+
+    * a local path inside the temporary copy of ``--working-dir`` that ``ray job submit`` runs the
+      job in (a relative ``output:`` resolves there): the job would succeed and the output vanish;
+    * ``memory://`` with Ray workers: each worker process has its own memory filesystem.
+    """
+    if output.startswith("memory://"):
+        if executor != "local":
+            return (f"output {output}: a memory:// filesystem is private to one process, and Ray workers are other "
+                    "processes; use --executor local, or a path or URI the workers share")
+        return None
+    if "://" in output and not output.startswith("file://"):
+        return None
+    path = os.path.abspath(output[7:] if output.startswith("file://") else output)
+    job_dir = os.getcwd() if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") else None
+    inside_job_dir = job_dir is not None and (path == job_dir or path.startswith(job_dir.rstrip(os.sep) + os.sep))
+    if _RAY_WORKING_DIR.search(path + os.sep) or inside_job_dir:
+        return (f"output {path} is inside the temporary copy of --working-dir this Ray job runs in; it would be "
+                "deleted with the job. Give an absolute --output (on one machine: --output \"$PWD/out/NAME\" in the "
+                "submitting shell) or a URI every node reaches (s3://...)")
+    return None
+
