@@ -16,7 +16,6 @@ write down, to give fault-injection tests a window.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import json
@@ -26,9 +25,12 @@ import random
 import tempfile
 import time
 import uuid
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 log = logging.getLogger("engine.core.fsio")
@@ -112,13 +114,20 @@ def retrying(op: Callable[[int], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
-def _is_local(fs) -> bool:
+def is_local(fs_or_uri) -> bool:
+    """Whether a filesystem (or the store of a URI) is this machine's disk."""
+    fs = fs_and_path(fs_or_uri)[0] if isinstance(fs_or_uri, str) else fs_or_uri
     return protocol_of(fs) in ("file", "local")
+
+
+def _needs_dirs(fs) -> bool:
+    """Stores with real folders, which must exist before a file is written into them."""
+    return protocol_of(fs) in ("file", "local", "memory")
 
 
 def _fresh(fs, path: str) -> None:
     """Forget cached listings of ``path`` (other processes write to the same store)."""
-    if not _is_local(fs):
+    if not is_local(fs):
         try:
             fs.invalidate_cache(path)
         except Exception:
@@ -149,8 +158,7 @@ def protocol_of(fs) -> str:
 
 
 def full_uri(fs, path: str) -> str:
-    proto = protocol_of(fs)
-    if proto in ("file", "local"):
+    if is_local(fs):
         return path
     return fs.unstrip_protocol(path)
 
@@ -200,7 +208,7 @@ def exists(uri: str) -> bool:
 
 def makedirs(uri: str) -> None:
     fs, path = fs_and_path(uri)
-    if protocol_of(fs) in ("file", "local", "memory"):
+    if _needs_dirs(fs):
         retrying(lambda _: fs.makedirs(path, exist_ok=True), f"mkdir {uri}")
 
 
@@ -214,7 +222,7 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
     _test_delay()
 
     def op(_):
-        if protocol_of(fs) in ("file", "local"):
+        if is_local(fs):
             os.makedirs(parent or ".", exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             try:
@@ -239,7 +247,7 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     fs, path = fs_and_path(uri)
 
     def op(_):
-        if _is_local(fs):
+        if is_local(fs):
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             with open(tmp, "wb") as f:  # complete first, then linked in: no reader ever sees half of it
@@ -277,7 +285,7 @@ class AtomicWriter:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.fs, self.path = fs_and_path(uri)
-        if _is_local(self.fs):
+        if is_local(self.fs):
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             self.tmp = f"{self.path}.tmp-{uuid.uuid4().hex[:8]}"
         else:
@@ -290,7 +298,7 @@ class AtomicWriter:
             self.file.close()
         _test_delay()
         try:
-            if _is_local(self.fs):
+            if is_local(self.fs):
                 os.replace(self.tmp, self.path)
             else:
                 retrying(lambda _: self.fs.put_file(self.tmp, self.path), f"upload {self.uri}")
@@ -327,7 +335,7 @@ def move(src: str, dst: str) -> None:
     def op(attempt):
         if attempt and not fs.exists(sp) and fs.exists(dp):
             return  # an earlier attempt got through, only its answer was lost
-        if protocol_of(fs) in ("file", "local"):
+        if is_local(fs):
             os.makedirs(os.path.dirname(dp) or ".", exist_ok=True)
             os.replace(sp, dp)
         else:
@@ -362,17 +370,88 @@ def listdir(uri: str) -> list[str]:
     return sorted(full_uri(fs, p) for p in retrying(op, f"list {uri}"))
 
 
-def iter_lines(f: io.BufferedIOBase, chunk: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
-    """``(byte offset, line)`` pairs of a binary stream, without loading it whole."""
-    offset = 0
-    for line in f:
-        yield offset, line
-        offset += len(line)
-
-
 def relpath(base: str, uri: str) -> str:
     """``uri`` relative to the folder ``base`` (both URIs of the same store)."""
     _, b = fs_and_path(base)
     _, p = fs_and_path(uri)
     b = b.rstrip("/") + "/"
     return p[len(b):] if p.startswith(b) else p
+
+
+# -- parquet ------------------------------------------------------------------------------------
+# A parquet reference is a URI, or ``(URI, row group)`` for one row group of a shuffle file.
+
+
+def write_parquet(uri: str, table: pa.Table, atomic: bool = True, row_group_size: int | None = 1 << 16) -> None:
+    """A zstd parquet file.  ``atomic``: readers see all of it or nothing (staging files, drop tables).
+    Scratch files of a shuffle (``atomic=False``) are written directly: a failed run starts its
+    shuffle again from an empty folder."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
+    if atomic:
+        write_bytes_atomic(uri, buf.getvalue())
+        return
+    _write_direct(uri, buf.getvalue())
+
+
+def _write_direct(uri: str, data: bytes) -> None:
+    fs, path = fs_and_path(uri)
+
+    def op(_):
+        if _needs_dirs(fs) and "/" in path:
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with fs.open(path, "wb") as f:
+            f.write(data)
+
+    retrying(op, f"write {uri}")
+
+
+def read_parquet(ref, filters=None, columns=None) -> pa.Table:
+    """A parquet file (URI), or one row group of it (``(URI, row group)``)."""
+    if isinstance(ref, (tuple, list)):
+        uri, rg = ref
+        fs, path = fs_and_path(uri)
+
+        def one_group(_):
+            with fs.open(path, "rb") as f:
+                return pq.ParquetFile(f).read_row_group(int(rg), columns=columns)
+
+        return retrying(one_group, f"read {uri}")
+    fs, path = fs_and_path(ref)
+
+    def whole(_):
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f, filters=filters, columns=columns)
+
+    return retrying(whole, f"read {ref}")
+
+
+def parquet_rows(uri: str) -> int:
+    fs, path = fs_and_path(uri)
+
+    def op(_):
+        with fs.open(path, "rb") as f:
+            return pq.ParquetFile(f).metadata.num_rows
+
+    return retrying(op, f"read {uri}")
+
+
+def write_partitioned(uri: str, table: pa.Table, part: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """The write side of a shuffle: ``table``'s rows into ONE parquet file, one row group per
+    destination partition ``part[i]`` in ``[0, n)`` (one file per writer, not writers x partitions).
+    Returns ``[(partition, row group)]`` for the partitions that got rows."""
+    written: list[tuple[int, int]] = []
+    if table.num_rows == 0:
+        return written
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    t = table.take(pa.array(order))
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, t.schema, compression="zstd") as w:
+        for p in range(n):
+            lo, hi = int(bounds[p]), int(bounds[p + 1])
+            if hi > lo:
+                w.write_table(t.slice(lo, hi - lo), row_group_size=hi - lo)
+                written.append((p, len(written)))
+    _write_direct(uri, buf.getvalue())
+    return written

@@ -97,6 +97,8 @@ class ShardConfig(_Model):
 
 
 class ResourceConfig(_Model):
+    #: where the work runs: local (this machine, no Ray), ray, or auto (Ray when RAY_ADDRESS is set or the input is large)
+    executor: Literal["auto", "local", "ray"] = "auto"
     #: worker actors (None = the cluster's CPU count)
     workers: int | None = Field(None, ge=1)
     #: CPUs each worker actor reserves (fractional keeps small machines from deadlocking)

@@ -26,10 +26,12 @@ from collections import Counter, defaultdict
 from connectors import registry
 from engine.core import fsio
 from engine.output import ledger
+from engine.run.console import ConsoleProgress
 from engine.run.lock import OutputLock, OutputLocked
 from engine.core.manifest import Manifest, ManifestError, load_manifest
 from engine.core.records import WorkUnit
-from engine.run.worker import Layout, Worker
+from engine.run.worker import Layout, Worker, WorkerSpec
+from engine.core.executor import Executor, Task
 
 log = logging.getLogger("engine.build")
 
@@ -97,102 +99,43 @@ def pack_groups(manifest: Manifest, plan: dict[str, list[WorkUnit]], markers: di
 
 
 # ------------------------------------------------------------------------------------------------
-# Ray
+# executor
+
+#: input size from which ``executor: auto`` runs the build on Ray
+AUTO_RAY_BYTES = 2 << 30
+#: input size from which the local executor uses a process pool (below: one in-process worker)
+LOCAL_POOL_BYTES = 256 << 20
 
 
-def connect_ray(num_cpus: int | None = None) -> str:
-    """Join the cluster named by RAY_ADDRESS (set by ``ray job submit``), else start Ray embedded."""
-    import ray
-
-    if ray.is_initialized():
-        return "existing"
-    quiet = dict(logging_level=logging.WARNING, log_to_driver=True)
-    addr = os.environ.get("RAY_ADDRESS")
-    if addr:
-        ray.init(address=addr, **quiet)
-        return f"cluster {addr}"
-    ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
-    return "embedded"
+def input_bytes(plan: dict[str, list[WorkUnit]]) -> int:
+    return sum(u.size if u.end < 0 else u.end - u.start for units in plan.values() for u in units)
 
 
-class Pool:
-    """A fixed set of worker actors; tasks go to idle actors, results come back as they finish."""
-
-    def __init__(self, manifest: Manifest, out: str, tok_spec: str, build_id: str, workers: int | None, cpus: float):
-        import ray
-
-        total = ray.cluster_resources().get("CPU", 1)
-        n = workers or max(1, int(total // cpus))
-        if n * cpus > total:  # more actors than CPUs: they share them, never wait for CPUs the cluster lacks
-            log.warning("%d workers x %.2f CPUs > %.1f CPUs in the cluster: %.2f CPUs each", n, cpus, total, total / n)
-            cpus = total / n
-        threads = str(max(1, int(cpus)))
-        # set in the actor process before the tokenizer's thread pool starts (no runtime_env: it would
-        # cost a fresh worker process per actor)
-        env = {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"}
-        env |= {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}
-        cls = ray.remote(Worker).options(num_cpus=cpus, max_restarts=3, max_task_retries=3)
-        self.actors = [cls.remote(manifest, out, tok_spec, build_id, env) for _ in range(n)]
-        ray.get([a.ping.remote() for a in self.actors])
-
-    def run(self, tasks: list[tuple[object, str, tuple]], on_done) -> None:
-        """``tasks``: (key, method, args).  ``on_done(key, result)`` is called in completion order."""
-        import ray
-
-        idle = list(self.actors)
-        pending = [(t, 0) for t in reversed(tasks)]
-        inflight: dict = {}
-        attempts, backoff, most = fsio.retry_settings()
-        while pending or inflight:
-            while idle and pending:
-                task, tries = pending.pop()
-                actor = idle.pop()
-                inflight[getattr(actor, task[1]).remote(*task[2])] = (task, actor, tries)
-            done, _ = ray.wait(list(inflight), num_returns=1)
-            for ref in done:
-                task, actor, tries = inflight.pop(ref)
-                idle.append(actor)
-                try:
-                    res = ray.get(ref)
-                except Exception as e:  # a storage blip outside fsio's own retries: the task is idempotent, run it again
-                    if isinstance(e, fsio.StorageError) or not fsio.is_transient(e):
-                        raise
-                    if tries + 1 >= attempts:
-                        raise fsio.StorageError(f"storage unavailable: {task[1]} failed {attempts} times ({type(e).__name__})") from None
-                    log.warning("%s failed with a transient storage error, retry %d", task[1], tries + 1)
-                    time.sleep(min(most, backoff * 2 ** tries))
-                    pending.append((task, tries + 1))
-                    continue
-                on_done(task[0], res)
-
-    def shutdown(self) -> None:
-        import ray
-
-        for a in self.actors:
-            ray.kill(a)
+def choose_executor(requested: str, plan: dict[str, list[WorkUnit]]) -> tuple[str, str]:
+    """``(local | ray, why)`` for ``--executor`` / ``resources.executor`` (``auto``: Ray for clusters and big inputs)."""
+    if requested in ("local", "ray"):
+        return requested, "requested"
+    if os.environ.get("RAY_ADDRESS"):
+        return "ray", "RAY_ADDRESS is set"
+    size = input_bytes(plan)
+    if size >= AUTO_RAY_BYTES:
+        return "ray", f"input {size / 2**30:,.1f} GiB >= {AUTO_RAY_BYTES / 2**30:.0f} GiB"
+    return "local", f"input {size / 2**20:,.1f} MiB < {AUTO_RAY_BYTES / 2**30:.0f} GiB and no RAY_ADDRESS"
 
 
-# ------------------------------------------------------------------------------------------------
-# progress
+def make_executor(kind: str, spec: WorkerSpec, workers: int | None, manifest: Manifest, size: int) -> Executor:
+    env = {k: v for k, v in os.environ.items() if k.startswith("ENGINE_IO_")}
+    if kind == "ray":
+        from engine.run.ray_executor import RayExecutor
 
+        return RayExecutor(spec, workers, manifest.resources.cpus_per_worker, env)
+    from engine.run.local import LocalExecutor
 
-class Progress:
-    def __init__(self, enabled: bool = True, every: float = 2.0, stream=sys.stderr):
-        self.enabled = enabled
-        self.every = every
-        self.stream = stream
-        self.last = 0.0
-        self.t0 = time.time()
-
-    def say(self, msg: str) -> None:
-        if self.enabled:
-            print(f"[{time.time() - self.t0:7.1f}s] {msg}", file=self.stream, flush=True)
-
-    def tick(self, msg_fn, force: bool = False) -> None:
-        now = time.time()
-        if self.enabled and (force or now - self.last >= self.every):
-            self.last = now
-            self.say(msg_fn())
+    cpus = os.cpu_count() or 1
+    n = workers or (1 if size < LOCAL_POOL_BYTES else cpus)
+    threads = str(max(1, cpus // n))
+    env |= {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+    return LocalExecutor(spec, n, env)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -200,14 +143,15 @@ class Progress:
 
 
 class Build:
-    def __init__(self, manifest: Manifest, out: str, workers: int | None = None, progress: Progress | None = None,
-                 keep_staging: bool = False):
+    def __init__(self, manifest: Manifest, out: str, workers: int | None = None, progress: ConsoleProgress | None = None,
+                 keep_staging: bool = False, executor: str | None = None):
         self.m = manifest
         self.out = out.rstrip("/")
         self.lay = Layout(self.out)
         self.workers = workers or manifest.resources.workers
-        self.progress = progress or Progress()
+        self.progress = progress or ConsoleProgress()
         self.keep_staging = keep_staging
+        self.executor_kind = executor or manifest.resources.executor
         self.timings: dict[str, float] = {}
 
     # -- state on disk ---------------------------------------------------------------------------
@@ -259,23 +203,24 @@ class Build:
         all_units = [u for s in self.m.sources for u in plan[s.name]]
         bid = ledger.build_id(self.m.fingerprint(), [u.unit_id for u in all_units], tok.sha256)
         fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
-        where = connect_ray(self.workers)
+        kind, why = choose_executor(self.executor_kind, plan)
+        pool = make_executor(kind, WorkerSpec(self.m, self.out, self.m.tokenizer, bid), self.workers, self.m, input_bytes(plan))
+        log.info("executor %s (%s): %s", kind, why, pool.where)
         self.progress.say(
-            f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
-            + (" (resuming)" if state == "resume" else "")
+            f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; "
+            f"executor {pool.where} ({why})" + (" (resuming)" if state == "resume" else "")
         )
-        pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
         try:
             markers = self._phase_read(pool, all_units)
             drop_uris = self._phase_dedup(pool, all_units, markers)
             tmarkers = self._phase_tokenize(pool, all_units, drop_uris)
             groups = self._phase_pack(pool, plan, markers, tmarkers, tok, bid)
         finally:
-            pool.shutdown()
+            pool.close()
         return self._finish(tok, bid, all_units, markers, tmarkers, groups, t_start)
 
     # phase 1
-    def _phase_read(self, pool: Pool, units: list[WorkUnit]) -> dict[str, dict]:
+    def _phase_read(self, pool: Executor, units: list[WorkUnit]) -> dict[str, dict]:
         t0 = time.time()
         markers: dict[str, dict] = {}
         done_ids = {u.rsplit("/", 1)[-1][:-5] for u in fsio.listdir(fsio.join(self.lay.staging, "units")) if u.endswith(".json")}
@@ -303,30 +248,30 @@ class Build:
             per_source[unit.source]["read"] += marker["read"]
             self.progress.tick(line, force=state["done"] == len(units))
 
-        pool.run([(u, "process_unit", (u,)) for u in todo], on_done)
+        pool.run([Task(u, Worker.process_unit, (u,), uses_worker=True) for u in todo], on_done)
         self.timings["read"] = time.time() - t0
         return markers
 
     # phase 2
-    def _phase_dedup(self, pool: Pool, units: list[WorkUnit], markers: dict[str, dict]) -> list[str]:
+    def _phase_dedup(self, pool: Executor, units: list[WorkUnit], markers: dict[str, dict]) -> list[str]:
         t0 = time.time()
         P = self.m.resources.dedup_partitions
         key_uris = [self.lay.keys(u.unit_id) for u in units]
         drop_uris: list[str] = []
         stats: Counter = Counter()
 
-        def run_parts(kind: str, method: str, extra: tuple) -> list[str]:
+        def run_parts(kind: str, method, extra: tuple) -> list[str]:
             outs = [self.lay.drops(kind, p) for p in range(P)]
-            todo = [(p, method, (p, key_uris, *extra)) for p in range(P) if not fsio.exists(outs[p])]
+            todo = [Task(p, method, (p, key_uris, *extra), uses_worker=True) for p in range(P) if not fsio.exists(outs[p])]
             pool.run(todo, lambda p, r: stats.update({f"{kind}:{k}": v for k, v in r.items() if isinstance(v, int)}))
             return outs
 
         supersede: list[str] = []
         if any(markers[u.unit_id].get("keyed") for u in units):
-            supersede = run_parts("supersede", "reduce_supersede", ())
+            supersede = run_parts("supersede", Worker.reduce_supersede, ())
             drop_uris += supersede
         if self.m.dedup.exact:
-            drop_uris += run_parts("exact", "reduce_exact", (supersede,))
+            drop_uris += run_parts("exact", Worker.reduce_exact, (supersede,))
         near = self.m.dedup.near
         if near is not None and near.enabled:
             from engine.dedup.near import run_near_dedup
@@ -338,7 +283,7 @@ class Build:
                      "scope": self.m.source(u.source).scope, "path": self.lay.near(u.unit_id)}
                     for u in units if markers[u.unit_id].get("near")
                 ]
-                nstats = run_near_dedup(self.m, near_units, list(drop_uris), self.lay.drops_prefix("near"), len(pool.actors))
+                nstats = run_near_dedup(self.m, near_units, list(drop_uris), self.lay.drops_prefix("near"), pool)
                 fsio.write_json_atomic(done_uri, nstats)
             stats.update({f"near:{k}": v for k, v in fsio.read_json(done_uri).items() if isinstance(v, int)})
             drop_uris += [u for u in fsio.listdir(fsio.join(self.lay.staging, "drops"))
@@ -349,7 +294,7 @@ class Build:
         return drop_uris
 
     # phase 3
-    def _phase_tokenize(self, pool: Pool, units: list[WorkUnit], drop_uris: list[str]) -> dict[str, dict]:
+    def _phase_tokenize(self, pool: Executor, units: list[WorkUnit], drop_uris: list[str]) -> dict[str, dict]:
         t0 = time.time()
         tmarkers: dict[str, dict] = {}
         done = {u.rsplit("/", 1)[-1][:-5] for u in fsio.listdir(fsio.join(self.lay.staging, "tokens")) if u.endswith(".json")}
@@ -358,7 +303,7 @@ class Build:
             if u.unit_id in done:
                 tmarkers[u.unit_id] = fsio.read_json(self.lay.tokens_marker(u.unit_id))
             else:
-                todo.append((u.unit_id, "tokenize_unit", (u.source, u.unit_id, drop_uris)))
+                todo.append(Task(u.unit_id, Worker.tokenize_unit, (u.source, u.unit_id, drop_uris), uses_worker=True))
         tokens = Counter()
         for m in tmarkers.values():
             tokens[m["source"]] += m["counts"].get("tokens", 0)
@@ -377,7 +322,7 @@ class Build:
         self.timings["tokenize"] = time.time() - t0
         return tmarkers
 
-    def _phase_pack(self, pool: Pool, plan, markers, tmarkers, tok, bid: str) -> list[dict]:
+    def _phase_pack(self, pool: Executor, plan, markers, tmarkers, tok, bid: str) -> list[dict]:
         t0 = time.time()
         groups = pack_groups(self.m, plan, markers)
         committed: dict[tuple[str, int], dict] = {}
@@ -428,7 +373,7 @@ class Build:
             self.progress.tick(lambda: f"pack {state['n']}/{len(groups)} groups, {state['rows']:,} rows, {len(shards)} shards committed",
                                force=state["n"] == len(groups))
 
-        todo = [((src, g), "pack_group", (src, g, uids)) for src, g, uids in groups if (src, g) not in committed]
+        todo = [Task((src, g), Worker.pack_group, (src, g, uids), uses_worker=True) for src, g, uids in groups if (src, g) not in committed]
         if len(todo) < len(groups):
             self.progress.say(f"pack: {len(groups) - len(todo)} of {len(groups)} groups already committed")
         pool.run(todo, on_done)
@@ -514,7 +459,11 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--resume", action="store_true", help="continue an interrupted build, reusing committed work")
     g.add_argument("--force", action="store_true", help="delete what is in the output and build from scratch")
     ap.add_argument("--check", action="store_true", help="validate the manifest and list what each source would read, then exit")
-    ap.add_argument("--workers", type=int, help="worker actors (default: manifest resources.workers, else the cluster's CPUs)")
+    ap.add_argument("--workers", type=int, help="workers (default: manifest resources.workers; else Ray: the cluster's CPUs, "
+                    "local: 1 in-process for small inputs, one process per CPU for large ones)")
+    ap.add_argument("--executor", choices=("auto", "local", "ray"),
+                    help="where the work runs (default: manifest resources.executor, auto: Ray when RAY_ADDRESS is set or "
+                    "the input is large, else local without Ray)")
     ap.add_argument("--keep-staging", action="store_true", help="keep OUT/_staging after a successful build")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args(argv)
@@ -524,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             print_check(manifest, plan_units(manifest))
             return 0
-        Build(manifest, manifest.output, args.workers, Progress(not args.quiet), args.keep_staging).run(args.resume, args.force)
+        Build(manifest, manifest.output, args.workers, ConsoleProgress(not args.quiet), args.keep_staging,
+              executor=args.executor).run(args.resume, args.force)
         return 0
     except (ManifestError, BuildError, OutputLocked, fsio.StorageError) as e:
         print(f"error: {getattr(e, 'cause', None) or e}", file=sys.stderr)  # a worker's error: its message, not Ray's traceback

@@ -15,10 +15,7 @@ names, so a retried or resumed call rewrites the same bytes.  Nothing here logs 
 """
 from __future__ import annotations
 
-from engine.core import fsio
-
 import json
-import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -126,10 +123,21 @@ def _docs_table(docs: list[Doc]) -> pa.Table:
     )
 
 
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker process needs to build its :class:`Worker` (picklable; an executor's ``worker_factory``)."""
+
+    manifest: object
+    out: str
+    tokenizer_spec: str
+    build_id: str
+
+    def __call__(self) -> "Worker":
+        return Worker(self.manifest, self.out, self.tokenizer_spec, self.build_id)
+
+
 class Worker:
-    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "",
-                 env: dict[str, str] | None = None) -> None:
-        os.environ.update(env or {})
+    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "") -> None:
         self.manifest = manifest
         self.layout = Layout(out)
         self.build_id = build_id
@@ -177,8 +185,9 @@ class Worker:
         conn = self.connector(source)
         return SourceContext(source, cfg, self.manifest, getattr(conn, "placeholder", None), self.manifest.deid_policy(cfg))
 
-    def ping(self) -> bool:
-        return True
+    def teardown(self) -> None:
+        for s in self.stages:
+            s.teardown()
 
     # -- phase 1 -----------------------------------------------------------------------------------
     def process_unit(self, unit: WorkUnit) -> dict:
@@ -270,15 +279,15 @@ class Worker:
                 )
             )
         keys = pa.concat_tables(keys_parts) if keys_parts else dedup_exact.KEYS_SCHEMA.empty_table()
-        dedup_exact.write_parquet(lay.keys(unit.unit_id), keys.sort_by([("hpart", "ascending")]))
+        fsio.write_parquet(lay.keys(unit.unit_id), keys.sort_by([("hpart", "ascending")]))
         if self.near is not None:
             near = pa.concat_tables(near_parts) if near_parts else None
             if near is not None:
-                dedup_exact.write_parquet(lay.near(unit.unit_id), near)
+                fsio.write_parquet(lay.near(unit.unit_id), near)
         qfile = None
         if drops:
             qfile = lay.quarantine(unit.source, unit.unit_id)
-            dedup_exact.write_parquet(qfile, _drops_table(drops, unit.source, unit.unit_id))
+            fsio.write_parquet(qfile, _drops_table(drops, unit.source, unit.unit_id))
         for d in drops:
             counts[d.bucket] += 1
             reasons[d.bucket][reason_key(d.reason)] += 1
@@ -305,9 +314,9 @@ class Worker:
         reason = safe_reason(exc, f"reader failed after {read} records; whole unit quarantined")
         drop = Drop(f"{unit.source}:unit-{unit.unit_id}", "quarantined", reason, unit.location)
         qfile = lay.quarantine(unit.source, unit.unit_id)
-        dedup_exact.write_parquet(qfile, _drops_table([drop], unit.source, unit.unit_id))
+        fsio.write_parquet(qfile, _drops_table([drop], unit.source, unit.unit_id))
         fsio.remove(lay.docs(unit.source, unit.unit_id))
-        dedup_exact.write_parquet(lay.keys(unit.unit_id), dedup_exact.KEYS_SCHEMA.empty_table())
+        fsio.write_parquet(lay.keys(unit.unit_id), dedup_exact.KEYS_SCHEMA.empty_table())
         marker = {
             "unit_id": unit.unit_id, "source": unit.source, "location": unit.location, "read": 1,
             "bytes_read": unit.size, "kept": 0, "kept_chars": 0, "keyed": 0, "near": False,
@@ -335,7 +344,7 @@ class Worker:
         for uri in drop_uris:
             if not fsio.exists(uri):
                 continue
-            t = dedup_exact.read_parquet(uri, filters=[("unit_id", "=", unit_id)])
+            t = fsio.read_parquet(uri, filters=[("unit_id", "=", unit_id)])
             if not t.num_rows:
                 continue
             t = t.select([f.name for f in DROP_SCHEMA]).cast(DROP_SCHEMA)
@@ -400,7 +409,7 @@ class Worker:
         qfile = None
         if drop_table is not None:
             qfile = lay.quarantine(source, f"dedup-{unit_id}")
-            dedup_exact.write_parquet(qfile, drop_table)
+            fsio.write_parquet(qfile, drop_table)
             for b, r in zip(drop_table.column("bucket").to_pylist(), drop_table.column("reason").to_pylist()):
                 stats[b] += 1
                 reasons[b][reason_key(r)] += 1
