@@ -77,3 +77,10 @@ def demo_build(tmp_path_factory):
 def copy_demo_data(dst: Path) -> Path:
     shutil.copytree(ROOT / "demo" / "data", dst)
     return dst
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start Ray belong to the slow tier: ``-m "not slow"`` never starts Ray."""
+    for item in items:
+        if item.get_closest_marker("ray") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
+from fsspec.utils import get_protocol
 
 log = logging.getLogger("engine.core.fsio")
 T = TypeVar("T")
@@ -115,9 +116,9 @@ def retrying(op: Callable[[int], T], what: str) -> T:
 
 
 def is_local(fs_or_uri) -> bool:
-    """Whether a filesystem (or the store of a URI) is this machine's disk."""
-    fs = fs_and_path(fs_or_uri)[0] if isinstance(fs_or_uri, str) else fs_or_uri
-    return protocol_of(fs) in ("file", "local")
+    """Whether a filesystem, or the store a URI or path names, is this machine's disk (no filesystem is created)."""
+    proto = get_protocol(fs_or_uri) if isinstance(fs_or_uri, str) else protocol_of(fs_or_uri)
+    return proto in ("file", "local")
 
 
 def _needs_dirs(fs) -> bool:

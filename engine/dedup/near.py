@@ -73,6 +73,31 @@ def _clear_outputs(out_prefix: str) -> None:
             fsio.remove(u)
 
 
+def group_units(units: list[dict], counts: list[int]):
+    """Consecutive units in groups of about ``GROUP_DOCS`` documents.  Returns the groups (lists of
+    ``(unit index, unit)``), unit id -> group, unit index -> group (array), source -> its groups."""
+    groups: list[list[tuple[int, dict]]] = []
+    cur: list[tuple[int, dict]] = []
+    cur_docs = 0
+    for i, (u, c) in enumerate(zip(units, counts)):
+        if cur and cur_docs + c > GROUP_DOCS:
+            groups.append(cur)
+            cur, cur_docs = [], 0
+        cur.append((i, u))
+        cur_docs += c
+    if cur:
+        groups.append(cur)
+    unit_group = {u["unit_id"]: g for g, grp in enumerate(groups) for _, u in grp}
+    unit_groups_arr = np.zeros(max(len(units), 1), np.int64)
+    source_groups: dict[str, list[int]] = defaultdict(list)
+    for g, grp in enumerate(groups):
+        for i, u in grp:
+            unit_groups_arr[i] = g
+            if g not in source_groups[u["source"]]:
+                source_groups[u["source"]].append(g)
+    return groups, unit_group, unit_groups_arr, dict(source_groups)
+
+
 def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_prefix: str, executor: Executor) -> dict:
     """Phase 2 (see the module docstring).  ``units``: ``{"unit_id", "source", "priority", "scope",
     "path"}`` in a deterministic order (``path``: the staging parquet written from
@@ -92,33 +117,14 @@ def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_pref
     base_p = int(getattr(getattr(manifest, "resources", None), "dedup_partitions", 16) or 16)
     P = max(1, base_p, math.ceil(total * bands / PARTITION_ENTRIES))
 
-    # unit groups: consecutive units, ~GROUP_DOCS docs each
-    groups: list[list[tuple[int, dict]]] = []
-    cur: list[tuple[int, dict]] = []
-    cur_docs = 0
-    for i, (u, c) in enumerate(zip(units, counts)):
-        if cur and cur_docs + c > GROUP_DOCS:
-            groups.append(cur)
-            cur, cur_docs = [], 0
-        cur.append((i, u))
-        cur_docs += c
-    if cur:
-        groups.append(cur)
+    groups, unit_group, unit_groups_arr, source_groups = group_units(units, counts)
     G = len(groups)
-    unit_group = {u["unit_id"]: g for g, grp in enumerate(groups) for _, u in grp}
-    unit_groups_arr = np.zeros(max(len(units), 1), np.int64)
-    source_groups: dict[str, list[int]] = defaultdict(list)
-    for g, grp in enumerate(groups):
-        for i, u in grp:
-            unit_groups_arr[i] = g
-            if g not in source_groups[u["source"]]:
-                source_groups[u["source"]].append(g)
 
     stats: dict = {"bands": bands, "rows": rows, "partitions": P, "unit_groups": G}
     # A0
     excl_files: dict[int, list[str]] = defaultdict(list)
     drops = [d for d in exact_drops if fsio.exists(d)]
-    res = map_ordered(executor, split_exclusions, [(d, fi, work, unit_group, dict(source_groups)) for fi, d in enumerate(drops)])
+    res = map_ordered(executor, split_exclusions, [(d, fi, work, unit_group, source_groups) for fi, d in enumerate(drops)])
     for fi, gs in enumerate(res):
         for g in gs:
             excl_files[g].append(fsio.join(work, "excl", f"{g:05d}", f"{fi:05d}.parquet"))
