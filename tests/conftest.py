@@ -74,6 +74,17 @@ def demo_build(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def near_build(tmp_path_factory) -> tuple[Path, Path]:
+    """The near-dedup corpus of test_near_build built once (local executor): (manifest, output folder)."""
+    from test_near_build import near_manifest
+
+    tmp = tmp_path_factory.mktemp("near")
+    man = near_manifest(tmp)
+    run_build(man, tmp / "out")
+    return man, tmp / "out"
+
+
 def copy_demo_data(dst: Path) -> Path:
     shutil.copytree(ROOT / "demo" / "data", dst)
     return dst

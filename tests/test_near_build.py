@@ -5,7 +5,7 @@ import json
 import random
 from pathlib import Path
 
-from conftest import run_build
+from conftest import write_manifest
 from engine.core import fsio
 from engine.core.fsio import read_parquet
 from engine.output import audit
@@ -18,7 +18,7 @@ def _note(rng, n=120):
     return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
 
 
-def near_manifest(tmp_path: Path, manifest_writer) -> Path:
+def near_manifest(tmp_path: Path) -> Path:
     """Two sources with planted near duplicates: 5 within ``notes``, 6 ``copies`` of ``notes`` documents."""
     rng = random.Random(1)
     notes = [_note(rng) for _ in range(30)]
@@ -29,16 +29,16 @@ def near_manifest(tmp_path: Path, manifest_writer) -> Path:
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in a))
     (tmp_path / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in b))
     opts = {"text_field": "text", "id_field": "id"}
-    return manifest_writer(
+    return write_manifest(
+        tmp_path / "near.yaml",
         [{"name": "notes", "connector": "jsonl", "uri": str(tmp_path / "a.jsonl"), "priority": 5, "options": opts},
          {"name": "copies", "connector": "jsonl", "uri": str(tmp_path / "b.jsonl"), "priority": 1, "options": opts}],
         dedup={"exact": True, "near": {"threshold": 0.8}},
     )
 
 
-def test_build_with_near_dedup(tmp_path, manifest_writer):
-    out = tmp_path / "out"
-    run_build(near_manifest(tmp_path, manifest_writer), out)
+def test_build_with_near_dedup(near_build):
+    out = near_build[1]
     doc = json.loads((out / "build.json").read_text())
     s = doc["sources"]
     assert s["notes"]["near_dup"] == 5 and s["copies"]["near_dup"] == 6, s

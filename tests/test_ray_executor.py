@@ -35,15 +35,13 @@ def test_demo_on_ray_matches_local(tmp_path, demo_build, ray_session):
     assert quarantine_rows(out) == quarantine_rows(demo_build)
 
 
-def test_near_dedup_build_on_ray_matches_local(tmp_path, manifest_writer, ray_session):
-    from test_near_build import near_manifest
-
-    man = near_manifest(tmp_path, manifest_writer)
-    run_build(man, tmp_path / "local")
+def test_near_dedup_build_on_ray_matches_local(tmp_path, near_build, ray_session):
+    man, local = near_build
     run_build(man, tmp_path / "ray", executor="ray", workers=2)
-    assert shard_bytes(tmp_path / "ray") == shard_bytes(tmp_path / "local")
+    assert shard_bytes(tmp_path / "ray") == shard_bytes(local)
+    assert comparable_ledger(tmp_path / "ray") == comparable_ledger(local)
     near = [r for r in quarantine_rows(tmp_path / "ray") if r["bucket"] == "near_dup"]
-    assert len(near) == 11 and near == [r for r in quarantine_rows(tmp_path / "local") if r["bucket"] == "near_dup"]
+    assert len(near) == 11 and near == [r for r in quarantine_rows(local) if r["bucket"] == "near_dup"]
 
 
 def test_near_dedup_steps_on_ray_actors(tmp_path, ray_session):
