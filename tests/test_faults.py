@@ -45,6 +45,7 @@ def fault_manifest(path: Path, inputs: Path) -> Path:
     doc["tokenizer"] = str(Path(ROOT) / "demo" / "tokenizer.json")
     for s in doc["sources"]:
         s["uri"] = str(inputs / Path(s["uri"]).name)
+        s["deid"] = "skip"  # the faults are in storage and processes: no PHI model to load in every worker
     doc["shards"] = {"target_tokens": 4096, "batch_rows": 8}
     doc["resources"] = {"workers": 2, "cpus_per_worker": 0.5, "batch_docs": 64, "dedup_partitions": 3,
                         "pack_buffer": 64, "unit_bytes": 4096, "pack_group_bytes": 6000}

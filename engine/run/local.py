@@ -70,7 +70,7 @@ class LocalExecutor:
         try:
             while inflight:
                 done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-                for fut in sorted(done, key=lambda f: id(f)):
+                for fut in done:
                     task, tries = inflight.pop(fut)
                     try:
                         res = fut.result()
