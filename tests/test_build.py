@@ -197,7 +197,7 @@ def run_cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, **kw)
 
 
-@pytest.mark.parametrize("mod", ["engine.build", "engine.audit", "engine.inspect", "engine.tokenizer"])
+@pytest.mark.parametrize("mod", ["engine.build", "engine.audit", "engine.inspect", "engine.report", "engine.tokenizer", "engine.train", "engine.deid"])
 def test_cli_help(mod):
     r = run_cli(mod, "--help")
     assert r.returncode == 0 and "usage" in r.stdout
@@ -237,7 +237,7 @@ def test_cli_build_inspect_audit_without_ray(tmp_path, demo_build):
 
 
 def _planted_phi() -> list[str]:
-    """Surrogate identifiers demo/generate.py leaked into some notes."""
+    """Surrogate identifiers the demo generator (bench.synth.demo) leaked into some notes."""
     import csv
     import gzip
     import io
