@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -102,3 +103,44 @@ def test_memory_output_only_on_the_local_executor():
     assert output_location_error("memory://out", "local") is None
     for executor in ("ray", "auto"):
         assert "memory://" in output_location_error("memory://out", executor)
+
+
+def _cli(*args, env=None, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "engine.build", *args], capture_output=True, text=True, cwd=cwd,
+                          env=dict(os.environ, RAY_AUTH_MODE="disabled", **(env or {})), timeout=300)
+
+
+def test_check_lists_every_source_status(tmp_path):
+    out = tmp_path / "out"
+    srcs = [{"name": "ok", "connector": "jsonl", "uri": str(DEMO / "pubmed_abstracts.jsonl"), "options": {"text_field": "abstract"}},
+            {"name": "gone", "connector": "jsonl", "uri": str(tmp_path / "nowhere" / "*.jsonl")},
+            {"name": "later", "connector": "csv", "uri": "${UX_NOT_SET_ROOT}/notes.csv"}]
+    mp = write_manifest(tmp_path / "m.yaml", srcs, output=str(out))
+    env = {k: v for k, v in os.environ.items() if k != "UX_NOT_SET_ROOT"}
+    r = subprocess.run([sys.executable, "-m", "engine.build", "--manifest", str(mp), "--check"], capture_output=True,
+                       text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 2, r.stderr
+    status = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.startswith("  ") and not ln.startswith("      ")}
+    assert " ok " in status["ok"] and "options: text_field=abstract" in status["ok"]
+    assert "no input" in status["gone"] and "unset variable ${UX_NOT_SET_ROOT}" in status["later"]
+    assert "tokenizer" in r.stdout and "ok, vocab" in r.stdout
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: 2 of 3 sources not ready")
+    assert "gone: no input" in errors[0] and "later: unset variable ${UX_NOT_SET_ROOT}" in errors[0]
+    assert not out.exists()
+
+
+def test_memory_output_with_ray_refused_before_work(tmp_path):
+    mp = write_manifest(tmp_path / "m.yaml", _sources())
+    r = _cli("--manifest", str(mp), "--output", "memory://ux/out", "--executor", "ray")
+    assert r.returncode == 2 and "memory://" in r.stderr and "--executor local" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_relative_output_in_a_ray_job_refused_before_work(tmp_path):
+    job = tmp_path / "session_1" / "runtime_resources" / "working_dir_files" / "_ray_pkg_0a1b"
+    shutil.copytree(ROOT / "manifests", job / "manifests")
+    shutil.copytree(ROOT / "demo", job / "demo")
+    r = _cli("--manifest", "manifests/demo.yaml", cwd=job, env={"RAY_JOB_CONFIG_JSON_ENV_VAR": "{}", "PYTHONPATH": str(ROOT)})
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(errors) == 1 and "temporary copy of --working-dir" in errors[0], r.stderr[-2000:]
+    assert not (job / "out").exists()

@@ -267,8 +267,11 @@ def _format_error(e: ValidationError, path: Path, raw: dict) -> str:
     return "\n".join(lines)
 
 
-def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest, Path]:
-    """Read, expand and validate a manifest; ``ManifestError`` with one clear message otherwise."""
+def load_manifest(arg: str | Path, output: str | None = None, unset: list[tuple[str, str]] | None = None) -> tuple[Manifest, Path]:
+    """Read, expand and validate a manifest; ``ManifestError`` with one clear message otherwise.
+
+    Every unset ``${VAR}`` is named in one error; with an ``unset`` list they are appended to it
+    instead as ``(variable, where)`` and left unexpanded (``--check`` reports them per source)."""
     path = resolve_manifest_path(str(arg))
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -295,8 +298,10 @@ def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest,
             s["uri"] = _resolve(s["uri"], base, where, missing)
         elif isinstance(s.get("uri"), list):
             s["uri"] = [_resolve(u, base, where, missing) for u in s["uri"] if isinstance(u, str)]
-    if missing:
+    if missing and unset is None:
         raise ManifestError(f"invalid manifest {path}: {unset_variables_message(missing)}")
+    if unset is not None:
+        unset.extend(missing)
     try:
         m = Manifest.model_validate(raw)
     except ValidationError as e:
