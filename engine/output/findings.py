@@ -9,6 +9,8 @@ from engine.core.records import DROP_BUCKETS
 
 #: the dedup counters the build records, in words (unknown counters are shown as recorded)
 DEDUP_NAMES = {
+    "supersede:superseded": "older versions superseded by a newer one",
+    "supersede:deleted": "documents deleted by a later tombstone",
     "exact:docs": "documents hashed for exact dedup",
     "exact:dropped": "exact duplicates dropped",
     "near:docs": "documents seen by near dedup",

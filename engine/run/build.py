@@ -103,6 +103,8 @@ class Build:
         log.info("executor %s (%s): %s", kind, why, self.executor.where)
         self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources; "
                           f"executor {self.executor.where} ({why})" + (" (resuming)" if state == "resume" else ""))
+        self.progress.say(f"starting: {self.executor.where} workers set up the stages ({', '.join(check_stages(m))}) and the "
+                          "tokenizer (the de-id model takes longest); the first progress line comes with the first finished unit")
         try:
             reads = phases.read_phase(self, units)
             drop_uris = phases.dedup_phase(self, units, reads)
@@ -132,4 +134,5 @@ class Build:
         if not self.keep_staging:
             fsio.remove(self.layout.staging, recursive=True)
         self.progress.say("done\n" + summary)
+        self.progress.say(f"report: {self.layout.report('index.html')} (summary.txt and timings.json beside it)")
         return doc
