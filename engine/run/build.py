@@ -103,7 +103,7 @@ class Build:
         log.info("executor %s (%s): %s", kind, why, self.executor.where)
         self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources; "
                           f"executor {self.executor.where} ({why})" + (" (resuming)" if state == "resume" else ""))
-        self.progress.say(f"starting: {self.executor.where} workers set up the stages ({', '.join(check_stages(m))}) and the "
+        self.progress.say(f"starting: the workers ({self.executor.where}) set up the stages ({', '.join(check_stages(m))}) and the "
                           "tokenizer (the de-id model takes longest); the first progress line comes with the first finished unit")
         try:
             reads = phases.read_phase(self, units)
