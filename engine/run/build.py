@@ -99,12 +99,14 @@ class Build:
         fsio.write_json_atomic(self.layout.fingerprint(), {"fingerprint": m.fingerprint(), "build_id": bid})
         ledger.write_tokenizer(self.out, tok)  # the output decodes wherever it is moved
         kind, why = choose_executor(self.executor_kind, plan)
+        self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources"
+                          + (" (resuming)" if state == "resume" else "") + f"; executor {kind} ({why})")
+        if kind == "ray":
+            self.progress.say("starting: connecting to Ray (or starting it) and waiting for the worker processes")
         self.executor = make_executor(kind, WorkerSpec(m, self.out, m.tokenizer, bid), self.workers, m, input_bytes(plan))
         log.info("executor %s (%s): %s", kind, why, self.executor.where)
-        self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources; "
-                          f"executor {self.executor.where} ({why})" + (" (resuming)" if state == "resume" else ""))
-        self.progress.say(f"starting: the workers ({self.executor.where}) set up the stages ({', '.join(check_stages(m))}) and the "
-                          "tokenizer (the de-id model takes longest); the first progress line comes with the first finished unit")
+        self.progress.say(f"executor {self.executor.where} ready; each worker sets up the stages "
+                          f"({', '.join(check_stages(m))}) and the tokenizer before its first unit (the de-id model takes longest)")
         try:
             reads = phases.read_phase(self, units)
             drop_uris = phases.dedup_phase(self, units, reads)
