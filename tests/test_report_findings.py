@@ -69,3 +69,14 @@ def test_report_shows_warnings_first_and_no_local_paths(tmp_path):
     assert page.count("<img ") >= 5 and "Document-length histogram per source" in page
     lens = np.concatenate(list(sample["doc_lens_by_source"].values()))
     assert len(lens) == len(sample["doc_lens"])
+
+
+def test_console_summary_starts_with_the_warnings():
+    from engine.run.finish import summary_text
+
+    doc = {**_doc(), "shards": [], "max_seq_len": 64}
+    for s in doc["sources"].values():
+        s.update(segments=0, split_documents=0, bytes_read=0, chars_written=0, phi_hits={}, reasons={})
+    text = summary_text(doc)
+    assert text.splitlines()[2] == "WARNING: typo: wrote 0 documents of 161 read (most went to filtered: 161)"
+    assert text.index("WARNING: lossy") < text.index("source ")
