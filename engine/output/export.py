@@ -29,7 +29,6 @@ import pyarrow.ipc as ipc
 from engine.core import fsio
 from engine.output.reader import ShardEntry, open_shard, shard_entries, verified_local_path
 
-COLUMNS = ("input_ids", "doc_lens", "doc_ids", "source")
 EXPORT_JSON = "export.json"
 
 
