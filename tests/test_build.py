@@ -254,6 +254,7 @@ def _planted_phi() -> list[str]:
     return sorted(set(vals))
 
 
+@pytest.mark.slow
 def test_redact_policy_leaves_no_planted_phi_in_shards_or_logs(tmp_path):
     """mimic_notes with deid: redact through the CLI: shards, ledger and logs hold none of the planted values."""
     import yaml

@@ -264,6 +264,7 @@ def test_driver_sigkill_then_resume(reference):
 # 3. two builds on one output
 
 
+@pytest.mark.slow
 def test_second_build_on_same_output_refuses(reference):
     out = reference["tmp"] / "two-builds"
     p = start_build(reference["man"], str(out), env={"ENGINE_IO_DELAY": "0.1"})
