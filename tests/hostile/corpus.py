@@ -1,0 +1,233 @@
+"""A generated corpus of hostile inputs, one source per kind, each with the buckets it must end in.
+
+``make_corpus(root)`` writes every case's files under ``root`` and returns the cases.  A case's
+``expect`` gives the ledger counts a build must report for its source (buckets not named must be
+0); ``secret`` is planted content that must never reach a log line, a reason or a report.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SECRET = "Zyxwvut Qqqplover MRN 99887766"
+
+
+def note(i: int, extra: str = "") -> str:
+    """A distinct, harmless clinical-looking text (long enough to pass the length filter)."""
+    words = ["patient", "tolerated", "procedure", "well", "vitals", "stable", "plan", "continue", "monitor",
+             "follow", "up", "clinic", "labs", "reviewed", "afebrile", "ambulating"]
+    body = " ".join(words[(i * 7 + k * 3) % len(words)] for k in range(40))
+    return f"Record {i}: {body}. {extra}".strip()
+
+
+@dataclass
+class Case:
+    name: str
+    connector: str
+    uri: str | list[str]
+    expect: dict[str, int]
+    options: dict = field(default_factory=dict)
+    secret: bool = False  # planted content that must stay out of logs and reasons
+
+    def source(self) -> dict:
+        s = {"name": self.name, "connector": self.connector, "uri": self.uri}
+        if self.options:
+            s["options"] = self.options
+        return s
+
+
+def _w(path: Path, data: bytes | str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return str(path)
+
+
+def _jl(rows) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def jsonl_cases(d: Path, base: int) -> list[Case]:
+    out: list[Case] = []
+    J = {"text_field": "text", "id_field": "id"}
+
+    def add(name, data, expect, options=J, secret=False, suffix=".jsonl"):
+        out.append(Case(name, "jsonl", _w(d / f"{name}{suffix}", data), expect, dict(options), secret))
+
+    ok = [{"id": f"a{i}", "text": note(base + i)} for i in range(3)]
+    add("jl_good", _jl(ok), {"read": 3, "written": 3})
+    add("jl_lone_surrogate", _jl(ok[:1]) + '{"id": "x", "text": "bad \\ud800 escape"}\n' + _jl(ok[1:]),
+        {"read": 4, "written": 3, "quarantined": 1})
+    add("jl_deep_nesting", _jl(ok[:1]) + '{"id": "x", "text": ' + "[" * 200_000 + "]" * 200_000 + "}\n" + _jl(ok[1:]),
+        {"read": 4, "written": 3, "quarantined": 1})
+    add("jl_invalid_utf8", _jl(ok[:1]).encode() + b'{"id": "x", "text": "caf\xe9"}\n' + _jl(ok[1:]).encode(),
+        {"read": 4, "written": 3, "quarantined": 1})
+    add("jl_malformed", _jl(ok[:1]) + '{"id": "x", "text": "unterminated\n' + _jl(ok[1:]),
+        {"read": 4, "written": 3, "quarantined": 1})
+    add("jl_not_object", _jl(ok[:1]) + '["a", "b"]\n42\n"str"\nnull\n' + _jl(ok[1:]),
+        {"read": 7, "written": 3, "quarantined": 4})
+    add("jl_text_not_string", _jl(ok[:2]) + _jl([{"id": "n", "text": 12345}, {"id": "o", "text": {"a": SECRET}}]),
+        {"read": 4, "written": 2, "quarantined": 2}, secret=True)
+    add("jl_missing_text", _jl(ok[:2]) + _jl([{"id": "m", "body": note(base + 9)}]), {"read": 3, "written": 2, "filtered": 1})
+    add("jl_empty_text", _jl(ok[:2]) + _jl([{"id": "e", "text": ""}, {"id": "w", "text": " \n\t "}]),
+        {"read": 4, "written": 2, "filtered": 2})
+    add("jl_blank_lines", "\n\n" + _jl(ok[:1]) + "\n  \n" + _jl(ok[1:]) + "\n", {"read": 3, "written": 3})
+    add("jl_crlf", _jl(ok).replace("\n", "\r\n"), {"read": 3, "written": 3})
+    add("jl_no_final_newline", _jl(ok).rstrip("\n"), {"read": 3, "written": 3})
+    add("jl_bom", "\ufeff" + _jl(ok), {"read": 3, "written": 3})
+    add("jl_empty_file", "", {"read": 0})
+    add("jl_null_id", _jl([{"id": None, "text": note(base + 20)}, *ok[1:]]), {"read": 3, "written": 3})
+    add("jl_dup_ids", _jl([{"id": "1", "text": note(base + 30)}, {"id": "1", "text": note(base + 31)},
+                           {"id": "1#2", "text": note(base + 32)}]), {"read": 3, "written": 3})
+    add("jl_numeric_ids", _jl([{"id": 1, "text": note(base + 33)}, {"id": "1", "text": note(base + 34)}]),
+        {"read": 2, "written": 2})
+    add("jl_control_chars", _jl([{"id": "c", "text": note(base + 40, "\x07\x1b[31m bell and escape \x0c")}, *ok[1:]]),
+        {"read": 3, "written": 3})
+    add("jl_unicode", _jl([{"id": "u", "text": note(base + 41, "\u05e9\u05dc\u05d5\u05dd e\u0301 \U0001F600 \u200b\ufffd")}, *ok[1:]]),
+        {"read": 3, "written": 3})
+    add("jl_nan_literal", '{"id": "n", "text": "' + note(base + 42) + '", "score": NaN}\n' + _jl(ok[1:]), {"read": 3, "written": 3})
+    add("jl_huge_doc", _jl([{"id": "h", "text": "x " * 1_500_000}, *ok[1:]]), {"read": 3, "written": 2, "quarantined": 1},
+        options={**J, "_max_doc_chars": 1_000_000})
+    gz_rows = [{"id": f"g{i}", "text": note(base + 100 + i)} for i in range(400)]
+    full = gzip.compress(_jl(gz_rows).encode(), mtime=0)
+    add("jl_gzip_truncated", full[: int(len(full) * 0.6)], {"read_min": 100, "quarantined": 1}, suffix=".jsonl.gz")
+    # two files with the same ids; a byte-identical copy of a file; the same file listed twice
+    two = d / "jl_same_ids"
+    out.append(Case("jl_same_ids", "jsonl", [
+        _w(two / "train.jsonl", _jl([{"id": str(i), "text": note(base + 200 + i)} for i in range(3)])),
+        _w(two / "test.jsonl", _jl([{"id": str(i), "text": note(base + 210 + i)} for i in range(3)]))],
+        {"read": 6, "written": 6}, dict(J)))
+    cp = d / "jl_copy"
+    rows = _jl([{"id": str(i), "text": note(base + 220 + i)} for i in range(3)])
+    out.append(Case("jl_byte_copy", "jsonl", [_w(cp / "a.jsonl", rows), _w(cp / "b.jsonl", rows)],
+                    {"read": 6, "written": 3, "exact_dup": 3}, dict(J)))
+    twice = _w(d / "jl_twice.jsonl", _jl([{"id": str(i), "text": note(base + 230 + i)} for i in range(3)]))
+    out.append(Case("jl_listed_twice", "jsonl", [twice, twice, str(d / "jl_twice*.jsonl")], {"read": 3, "written": 3}, dict(J)))
+    return out
+
+
+def csv_cases(d: Path, base: int) -> list[Case]:
+    out: list[Case] = []
+    C = {"text_field": "text", "id_field": "id"}
+
+    def csv(rows, header="id,text"):
+        buf = io.StringIO()
+        import csv as _csv
+
+        w = _csv.writer(buf, lineterminator="\n")
+        w.writerow(header.split(","))
+        w.writerows(rows)
+        return buf.getvalue()
+
+    def add(name, data, expect, options=C, suffix=".csv"):
+        out.append(Case(name, "csv", _w(d / f"{name}{suffix}", data), expect, dict(options)))
+
+    ok = [[f"c{i}", note(base + i)] for i in range(3)]
+    add("csv_good", csv(ok), {"read": 3, "written": 3})
+    add("csv_ragged", csv(ok) + "c9,too,many,fields\n", {"read": 4, "written": 3, "quarantined": 1})
+    add("csv_invalid_utf8", csv(ok[:1]).encode() + b"cx,caf\xe9 au lait\n" + csv(ok[1:]).split("\n", 1)[1].encode(),
+        {"read": 4, "written": 3, "quarantined": 1})
+    add("csv_multiline", csv([["m", note(base + 5, "line one\nline two\n\nline four")], *ok[1:]]), {"read": 3, "written": 3})
+    add("csv_big_field", csv([["b", note(base + 6) + " " + "word " * 300_000], *ok[1:]]), {"read": 3, "written": 3},
+        options={**C, "block_size": 1 << 20})
+    add("csv_header_only", "id,text\n", {"read": 0})
+    add("csv_empty_file", "", {"read": 0})
+    add("csv_bom_header", "\ufeff" + csv(ok), {"read": 3, "written": 3})
+    add("csv_crlf", csv(ok).replace("\n", "\r\n"), {"read": 3, "written": 3})
+    add("csv_unterminated_quote", csv(ok) + 'c9,"never closed\n', {"read": 4, "written": 3, "quarantined": 1})
+    add("csv_semicolon", csv(ok).replace(",", ";", 1).replace('",', '";') if False else "id;text\n" + "".join(f"{a};{b}\n" for a, b in ok),
+        {"read": 3, "written": 3}, options={**C, "delimiter": ";"})
+    rows = [[f"g{i}", note(base + 300 + i, "x " * 40)] for i in range(3000)]
+    full = gzip.compress(csv(rows).encode(), mtime=0)
+    add("csv_gzip_truncated", full[: int(len(full) * 0.6)], {"read_min": 1500, "quarantined": 1}, suffix=".csv.gz")
+    return out
+
+
+def parquet_cases(d: Path, base: int) -> list[Case]:
+    out: list[Case] = []
+    P = {"text_field": "text", "id_field": "id"}
+
+    def add(name, table, expect, options=P):
+        path = d / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path, row_group_size=2)
+        out.append(Case(name, "parquet", str(path), expect, dict(options)))
+
+    ids = [f"p{i}" for i in range(4)]
+    texts = [note(base + i) for i in range(4)]
+    add("pq_good", pa.table({"id": ids, "text": texts}), {"read": 4, "written": 4})
+    bad = pa.array([t.encode() for t in texts[:2]] + [b"caf\xe9 " + texts[2].encode()] + [texts[3].encode()], pa.binary())
+    add("pq_invalid_utf8", pa.table({"id": ids, "text": bad.view(pa.string())}), {"read": 4, "written": 3, "quarantined": 1})
+    add("pq_null_text", pa.table({"id": ids, "text": texts[:3] + [None]}), {"read": 4, "written": 3, "filtered": 1})
+    add("pq_int_text", pa.table({"id": ids, "text": [1, 2, 3, 4]}), {"read": 4, "quarantined": 4})
+    add("pq_missing_column", pa.table({"id": ids, "body": texts}), {"read": 1, "quarantined": 1})
+    path = d / "pq_truncated.parquet"
+    pq.write_table(pa.table({"id": ids, "text": texts}), path)
+    path.write_bytes(path.read_bytes()[:-40])
+    out.append(Case("pq_truncated", "parquet", str(path), {"read": 1, "quarantined": 1}, dict(P)))
+    return out
+
+
+def text_file_cases(d: Path, base: int) -> list[Case]:
+    out: list[Case] = []
+    T = {"pattern": "*.txt"}
+    tree = d / "tf_tree"
+    for i in range(3):
+        _w(tree / f"sub{i % 2}" / f"n{i}.txt", note(base + i))
+    _w(tree / "empty.txt", "")
+    _w(tree / "binary.txt", b"\x00\x01\x02binary" * 10)
+    _w(tree / "latin1.txt", "caf\xe9".encode("latin-1") + b" au lait " * 20)
+    _w(tree / "bom.txt", "\ufeff" + note(base + 9))
+    _w(tree / "skip.md", "not matched by the pattern")
+    os.mkfifo(tree / "fifo.txt")
+    os.symlink(tree / "loop.txt", tree / "loop.txt")
+    out.append(Case("tf_tree", "text_files", str(tree), {"read": 8, "written": 4, "filtered": 1, "quarantined": 3}, dict(T)))
+    # zip: a member whose header says 1 GiB (bomb), a normal member, a directory entry, a corrupt member
+    zp = d / "tf_bomb.zip"
+    with zipfile.ZipFile(zp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("ok1.txt", note(base + 20))
+        z.writestr("dir/", "")
+        with z.open("bomb.txt", "w", force_zip64=True) as f:
+            chunk = b"\0" * (1 << 20)
+            for _ in range(1024):
+                f.write(chunk)
+        z.writestr("ok2.txt", note(base + 21))
+    out.append(Case("tf_zip_bomb", "text_files", str(zp), {"read": 3, "written": 2, "quarantined": 1},
+                    {**T, "_max_doc_chars": 1_000_000}))
+    tp = d / "tf_archive.tar.gz"
+    with tarfile.open(tp, "w:gz") as t:
+        for i in range(3):
+            data = note(base + 30 + i).encode()
+            info = tarfile.TarInfo(f"notes/t{i}.txt")
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("notes/link.txt")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        t.addfile(info)
+    out.append(Case("tf_tar", "text_files", str(tp), {"read": 3, "written": 3}, dict(T)))
+    cz = d / "tf_corrupt.zip"
+    good = io.BytesIO()
+    with zipfile.ZipFile(good, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.txt", note(base + 40))
+        z.writestr("b.txt", note(base + 41))
+    raw = bytearray(good.getvalue())
+    i = raw.find(b"b.txt") + 40  # inside b.txt's compressed data
+    raw[i : i + 8] = b"\xff" * 8
+    cz.write_bytes(bytes(raw))
+    out.append(Case("tf_corrupt_member", "text_files", str(cz), {"read": 2, "written": 1, "quarantined": 1}, dict(T)))
+    return out
+
+
+def make_corpus(root: Path, base: int = 0) -> list[Case]:
+    root = Path(root)
+    return [*jsonl_cases(root / "jsonl", base), *csv_cases(root / "csv", base + 1000),
+            *parquet_cases(root / "parquet", base + 2000), *text_file_cases(root / "text", base + 3000)]
