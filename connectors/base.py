@@ -21,10 +21,13 @@ import re
 import stat
 from typing import ClassVar, Iterator
 
+import logging
+
 from engine.core import fsio
 from engine.core.records import Doc, Drop, Tombstone, WorkUnit, safe_reason  # noqa: F401
 
 Record = Doc | Drop | Tombstone
+log = logging.getLogger("connectors")
 
 #: placeholder conventions the normalize and de-id stages understand
 PLACEHOLDER_MIMIC_III = r"\[\*\*[^\]\n]{0,120}?\*\*\]"
@@ -85,7 +88,7 @@ class Connector:
         seen: set[str] = set()
         out: list[str] = []
         for uri in self.source.uris:
-            files = fsio.expand(uri)
+            files = self.expand(uri)
             if not files:
                 raise FileNotFoundError(f"source {self.source.name!r}: no input matches {uri}")
             for f in files:
@@ -93,6 +96,19 @@ class Connector:
                     seen.add(f)
                     out.append(f)
         return out
+
+    def expand(self, uri: str) -> list[str]:
+        """The files a URI matches, less anything inside the build's own output (an output folder
+        placed inside an input folder must never feed the build its own files)."""
+        files = fsio.expand(uri)
+        out_dir = getattr(self.manifest, "output", None)
+        if not out_dir:
+            return files
+        prefix = fsio.full_uri(*fsio.fs_and_path(out_dir)).rstrip("/") + "/"
+        kept = [f for f in files if not f.startswith(prefix)]
+        if len(kept) < len(files):
+            log.warning("source %s: %d file(s) inside the build output skipped", self.source.name, len(files) - len(kept))
+        return kept
 
     def file_label(self, path: str) -> str:
         """How a file is named inside document ids: its base name when the source reads one file,

@@ -108,7 +108,7 @@ class TextFilesConnector(Connector):
         units: list[WorkUnit] = []
         seen: set[str] = set()
         for uri in self.source.uris:
-            files = fsio.expand(uri)
+            files = self.expand(uri)
             if not files:
                 raise FileNotFoundError(f"source {self.source.name!r}: no input matches {uri}")
             files = [f for f in files if not (f in seen or seen.add(f))]

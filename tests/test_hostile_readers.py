@@ -75,3 +75,19 @@ def test_record_ids_are_unique_across_files(cases):
 def test_a_file_listed_twice_is_one_unit(cases):
     conn = dict((c.name, conn) for c, conn in cases)["jl_listed_twice"]
     assert len(conn.discover()) == 1
+
+
+def test_output_inside_an_input_folder_is_not_read(tmp_path):
+    tree = tmp_path / "notes"
+    (tree / "a").mkdir(parents=True)
+    (tree / "a" / "n1.txt").write_text("a first harmless note about a routine visit " * 3)
+    out = tree / "out"
+    (out / "shards").mkdir(parents=True)
+    (out / "_lock.json").write_text('{"pid": 1}')
+    (out / "shards" / "x.txt").write_text("a file the build wrote itself")
+    mp = write_manifest(tmp_path / "m.yaml", [{"name": "t", "connector": "text_files", "uri": str(tree),
+                                                "options": {"pattern": "*"}}], output=str(out))
+    m, _ = load_manifest(mp)
+    conn = registry.get("text_files")(m.sources[0], m)
+    counts, ids, _ = read_all(conn)
+    assert counts["read"] == 1 and list(ids) == ["t:a/n1.txt"]
