@@ -227,7 +227,64 @@ def text_file_cases(d: Path, base: int) -> list[Case]:
     return out
 
 
+def _citation(pmid: int, text: str) -> str:
+    return (f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}</PMID>'
+            f'<Article PubModel="Print"><Journal><JournalIssue><PubDate><Year>2020</Year></PubDate></JournalIssue>'
+            f'<Title>Journal of Invented Medicine</Title></Journal><ArticleTitle>Title {pmid}.</ArticleTitle>'
+            f'<Abstract><AbstractText>{text}</AbstractText></Abstract><Language>eng</Language></Article>'
+            f'</MedlineCitation><PubmedData><PublicationStatus>ppublish</PublicationStatus></PubmedData></PubmedArticle>\n')
+
+
+def _medline(citations: list[str]) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<PubmedArticleSet>\n' + "".join(citations) + "</PubmedArticleSet>\n").encode()
+
+
+def _study(nct: str, text: str) -> dict:
+    return {"protocolSection": {"identificationModule": {"nctId": nct, "briefTitle": f"Invented trial {nct}"},
+                                "descriptionModule": {"briefSummary": text}}}
+
+
+def _jats(pmcid: str, text: str, root: str = "article") -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<{root} article-type="research-article"><front><article-meta>'
+            f'<article-id pub-id-type="pmc">{pmcid}</article-id><title-group><article-title>Article {pmcid}</article-title>'
+            f'</title-group></article-meta></front><body><sec><p>{text}</p></sec></body></{root}>\n').encode()
+
+
+def xml_cases(d: Path, base: int) -> list[Case]:
+    out: list[Case] = []
+    cits = [_citation(39000000 + i, note(base + i)) for i in range(300)]
+    full = gzip.compress(_medline(cits), mtime=0)
+    out.append(Case("medline_gzip_truncated", "pubmed", _w(d / "pubmed" / "pubmed25n0001.xml.gz", full[: int(len(full) * 0.6)]),
+                    {"read_min": 100, "quarantined": 1}))
+    bad = _medline([cits[0], '<PubmedArticle><MedlineCitation><PMID Version="1">39999999</PMID><Article>unclosed'
+                    '</MedlineCitation></PubmedArticle>\n', cits[1]])
+    out.append(Case("medline_malformed", "pubmed", _w(d / "pubmed_bad" / "pubmed25n0002.xml.gz", gzip.compress(bad, mtime=0)),
+                    {"read_min": 1, "quarantined": 1}))
+    zp = d / "ct" / "ctg-studies.json.zip"
+    zp.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zp, "w") as z:
+        z.writestr("01/NCT00000001.json", json.dumps(_study("NCT00000001", note(base + 10))))
+        z.writestr("02/NCT00000002.json", json.dumps("just a string"))
+        z.writestr("03/NCT00000003.json", json.dumps({"protocolSection": "a string where an object belongs"}))
+        z.writestr("04/NCT00000004.json", json.dumps({"protocolSection": {"identificationModule": "x", "descriptionModule": [1, 2]}}))
+        z.writestr("05/NCT00000005.json", json.dumps(_study("NCT00000005", note(base + 11))))
+    out.append(Case("ct_wrong_types", "clinical_trials", str(zp), {"read": 5, "written": 2, "quarantined": 3}))
+    tp = d / "pmc" / "oa_comm_xml.PMC000xxxxxx.baseline.2024-12-18.tar.gz"
+    tp.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tp, "w:gz") as t:
+        for name, data in [("PMC000xxxxxx/PMC1.xml", _jats("1", note(base + 20))),
+                           ("PMC000xxxxxx/PMC2.xml", _jats("2", note(base + 21), root="Patient_Zyxwvut_Qqqplover_MRN_99887766")),
+                           ("PMC000xxxxxx/PMC3.xml", b"<article><front>truncated"),
+                           ("PMC000xxxxxx/PMC4.xml", _jats("4", note(base + 22)))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    out.append(Case("jats_hostile_members", "pmc_oa", str(tp), {"read": 4, "written": 2, "quarantined": 2}, secret=True))
+    return out
+
+
 def make_corpus(root: Path, base: int = 0) -> list[Case]:
     root = Path(root)
     return [*jsonl_cases(root / "jsonl", base), *csv_cases(root / "csv", base + 1000),
-            *parquet_cases(root / "parquet", base + 2000), *text_file_cases(root / "text", base + 3000)]
+            *parquet_cases(root / "parquet", base + 2000), *text_file_cases(root / "text", base + 3000),
+            *xml_cases(root / "xml", base + 4000)]
