@@ -230,6 +230,8 @@ class RecordConnector(Connector):
         """Documents (or drops) for one record whose keys are lower-cased column names; ``path`` is
         the file it came from (record ids are scoped by file when the source has several)."""
         rid = rec.get(self.id_field.lower()) if self.id_field else None
+        if isinstance(rid, (dict, list)):  # not an id: a structure (possibly content) never becomes one
+            rid = None
         local = (self.scoped(path, str(rid)) if path else str(rid)) if rid not in (None, "") else fallback_id
         meta = {m: rec.get(m.lower()) for m in self.meta_fields}
         out = []

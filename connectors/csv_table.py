@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from connectors._streams import open_stream
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
@@ -68,38 +69,6 @@ class _RecordGuard:
             data = self.held + chunk
             cut = _last_boundary(data)
             out, self.held = data[:cut], data[cut:]
-            if out:
-                return out
-        return b""
-
-
-class _Gunzip:
-    """Gzip decompression that gives back every byte before a cut (``gzip.GzipFile`` drops the
-    bytes it decompressed in the read that hits the end of a truncated stream); multi-member files
-    are read member after member."""
-
-    def __init__(self, raw) -> None:
-        self.raw = raw
-        self.d = zlib.decompressobj(31)
-        self.eof = False
-
-    def read(self, n: int = -1) -> bytes:
-        while not self.eof:
-            comp = self.raw.read(1 << 16)
-            if not comp:
-                self.eof = True
-                if not (self.d.eof and not self.d.unused_data):
-                    tail = self.d.flush()
-                    if tail:
-                        return tail
-                    if not self.d.eof:
-                        raise EOFError("compressed file ended before the end-of-stream marker")
-                return b""
-            out = self.d.decompress(comp)
-            while self.d.eof and self.d.unused_data:  # the next gzip member
-                rest = self.d.unused_data
-                self.d = zlib.decompressobj(31)
-                out += self.d.decompress(rest)
             if out:
                 return out
         return b""
@@ -209,9 +178,8 @@ class CsvConnector(RecordConnector):
         read_opts = pacsv.ReadOptions(block_size=block, use_threads=False, column_names=names, skip_rows=1)
         skip = state["row"]
         seen = 0
-        gz = unit.path.lower().endswith(".gz")
-        with fsio.open_input(unit.path, "rb", compression=None if gz else "infer") as raw:
-            guard = _RecordGuard(_Gunzip(raw) if gz else raw)
+        with open_stream(unit.path) as raw:
+            guard = _RecordGuard(raw)
             reader = pacsv.open_csv(guard, read_options=read_opts, parse_options=parse, convert_options=convert)
             for batch in reader:
                 yield from self._ragged_drops(ragged, base, unit, state["lines"])

@@ -12,6 +12,7 @@ import json
 import os
 from typing import Iterator
 
+from connectors._streams import iter_lines, open_stream
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
@@ -20,11 +21,8 @@ from engine.core import fsio
 def iter_lines_in_range(unit: WorkUnit) -> Iterator[tuple[int, bytes]]:
     """``(offset, raw line)`` for the lines starting in ``[unit.start, unit.end)``."""
     if unit.end < 0:
-        with fsio.open_input(unit.path, "rb") as f:
-            off = 0
-            for line in f:
-                yield off, line
-                off += len(line)
+        with open_stream(unit.path) as f:
+            yield from iter_lines(f)
         return
     with fsio.open_input(unit.path, "rb", compression=None) as f:
         off = unit.start

@@ -51,6 +51,13 @@ def _w(path: Path, data: bytes | str) -> str:
     return str(path)
 
 
+def _gunzip_prefix(data: bytes) -> bytes:
+    """Everything a cut gzip stream decompresses to."""
+    import zlib
+
+    return zlib.decompressobj(31).decompress(data)
+
+
 def _jl(rows) -> str:
     return "".join(json.dumps(r) + "\n" for r in rows)
 
@@ -96,9 +103,18 @@ def jsonl_cases(d: Path, base: int) -> list[Case]:
     add("jl_nan_literal", '{"id": "n", "text": "' + note(base + 42) + '", "score": NaN}\n' + _jl(ok[1:]), {"read": 3, "written": 3})
     add("jl_huge_doc", _jl([{"id": "h", "text": "x " * 1_500_000}, *ok[1:]]), {"read": 3, "written": 2, "quarantined": 1},
         options={**J, "_max_doc_chars": 1_000_000})
+    add("jl_nul_escape", _jl([{"id": "z", "text": note(base + 43, "a\u0000b")}, *ok[1:]]), {"read": 3, "written": 3})
+    add("jl_object_id", _jl([{"id": {"name": SECRET}, "text": note(base + 44)}, {"id": [1, 2], "text": note(base + 45)}, ok[2]]),
+        {"read": 3, "written": 3}, secret=True)
+    add("jl_not_gzip", _jl(ok), {"read": 1, "quarantined": 1}, suffix=".jsonl.gz")
+    import zstandard
+    add("jl_zstd", zstandard.ZstdCompressor().compress(_jl(ok).encode()), {"read": 3, "written": 3}, suffix=".jsonl.zst")
+    add("jl_only_blank", "\n \n\t\n", {"read": 0})
     gz_rows = [{"id": f"g{i}", "text": note(base + 100 + i)} for i in range(400)]
     full = gzip.compress(_jl(gz_rows).encode(), mtime=0)
-    add("jl_gzip_truncated", full[: int(len(full) * 0.6)], {"read_min": 100, "quarantined": 1}, suffix=".jsonl.gz")
+    cut = full[: int(len(full) * 0.6)]
+    complete = _gunzip_prefix(cut).count(b"\n")
+    add("jl_gzip_truncated", cut, {"read": complete + 1, "written": complete, "quarantined": 1}, suffix=".jsonl.gz")
     # two files with the same ids; a byte-identical copy of a file; the same file listed twice
     two = d / "jl_same_ids"
     out.append(Case("jl_same_ids", "jsonl", [
@@ -145,9 +161,14 @@ def csv_cases(d: Path, base: int) -> list[Case]:
     add("csv_unterminated_quote", csv(ok) + 'c9,"never closed\n', {"read": 4, "written": 3, "quarantined": 1})
     add("csv_semicolon", csv(ok).replace(",", ";", 1).replace('",', '";') if False else "id;text\n" + "".join(f"{a};{b}\n" for a, b in ok),
         {"read": 3, "written": 3}, options={**C, "delimiter": ";"})
+    add("csv_nul_in_field", csv([["n", note(base + 7, "a\x00b")], *ok[1:]]), {"read": 3, "written": 3})
+    add("csv_duplicate_header", "id,text,text\n" + "".join(f"{a},{b},dup\n" for a, b in ok), {"read": 3, "written": 3})
+    add("csv_only_newlines", "id,text\n\n\n\n", {"read": 0})
     rows = [[f"g{i}", note(base + 300 + i, "x " * 40)] for i in range(3000)]
     full = gzip.compress(csv(rows).encode(), mtime=0)
-    add("csv_gzip_truncated", full[: int(len(full) * 0.6)], {"read_min": 1500, "quarantined": 1}, suffix=".csv.gz")
+    cut = full[: int(len(full) * 0.6)]
+    complete = _gunzip_prefix(cut).count(b"\n") - 1  # less the header
+    add("csv_gzip_truncated", cut, {"read": complete + 1, "written": complete, "quarantined": 1}, suffix=".csv.gz")
     return out
 
 
@@ -169,6 +190,8 @@ def parquet_cases(d: Path, base: int) -> list[Case]:
     add("pq_null_text", pa.table({"id": ids, "text": texts[:3] + [None]}), {"read": 4, "written": 3, "filtered": 1})
     add("pq_int_text", pa.table({"id": ids, "text": [1, 2, 3, 4]}), {"read": 4, "quarantined": 4})
     add("pq_missing_column", pa.table({"id": ids, "body": texts}), {"read": 1, "quarantined": 1})
+    add("pq_zero_rows", pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), {"read": 0})
+    add("pq_large_string", pa.table({"id": ids, "text": pa.array(texts, pa.large_string())}), {"read": 4, "written": 4})
     path = d / "pq_truncated.parquet"
     pq.write_table(pa.table({"id": ids, "text": texts}), path)
     path.write_bytes(path.read_bytes()[:-40])
@@ -214,6 +237,11 @@ def text_file_cases(d: Path, base: int) -> list[Case]:
         info.linkname = "/etc/passwd"
         t.addfile(info)
     out.append(Case("tf_tar", "text_files", str(tp), {"read": 3, "written": 3}, dict(T)))
+    odd = d / "tf_odd_names"
+    _w(odd / "new\nline.txt", note(base + 50))
+    _w(odd / "\u00fcml\u00e4ut \u2603.txt", note(base + 51))
+    _w(odd / (("deep/" * 30) + "n.txt"), note(base + 52))
+    out.append(Case("tf_odd_names", "text_files", str(odd), {"read": 3, "written": 3}, dict(T)))
     cz = d / "tf_corrupt.zip"
     good = io.BytesIO()
     with zipfile.ZipFile(good, "w", zipfile.ZIP_DEFLATED) as z:
@@ -254,8 +282,10 @@ def xml_cases(d: Path, base: int) -> list[Case]:
     out: list[Case] = []
     cits = [_citation(39000000 + i, note(base + i)) for i in range(300)]
     full = gzip.compress(_medline(cits), mtime=0)
-    out.append(Case("medline_gzip_truncated", "pubmed", _w(d / "pubmed" / "pubmed25n0001.xml.gz", full[: int(len(full) * 0.6)]),
-                    {"read_min": 100, "quarantined": 1}))
+    cut = full[: int(len(full) * 0.6)]
+    complete = _gunzip_prefix(cut).count(b"</PubmedArticle>")
+    out.append(Case("medline_gzip_truncated", "pubmed", _w(d / "pubmed" / "pubmed25n0001.xml.gz", cut),
+                    {"read": complete + 1, "written": complete, "quarantined": 1}))
     bad = _medline([cits[0], '<PubmedArticle><MedlineCitation><PMID Version="1">39999999</PMID><Article>unclosed'
                     '</MedlineCitation></PubmedArticle>\n', cits[1]])
     out.append(Case("medline_malformed", "pubmed", _w(d / "pubmed_bad" / "pubmed25n0002.xml.gz", gzip.compress(bad, mtime=0)),
