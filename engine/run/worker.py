@@ -422,7 +422,7 @@ class Worker:
         lay = self.layout
         m = self.manifest
         tok = self.tokenizer
-        schema = shard_schema(tok.vocab_size, shard_metadata(tok.sha256, m.max_seq_len, tok.special_ids, self.build_id))
+        schema = shard_schema(tok.max_id, shard_metadata(tok.sha256, m.max_seq_len, tok.special_ids, self.build_id))
         packer = BestFitPacker(m.max_seq_len, m.resources.pack_buffer)
         shard_rows: list[Row] = []
         shard_tokens = 0
