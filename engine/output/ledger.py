@@ -29,7 +29,6 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
     out = {s.name: empty_source(s.weight, s.priority) for s in manifest.sources}
     reasons: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     phi: dict[str, Counter] = defaultdict(Counter)
-    rename = {"chars": "chars_written"}
     for m in [*unit_markers, *token_markers]:
         s = out[m["source"]]
         s["read"] += m.get("read", 0)
@@ -37,8 +36,8 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
         for k, v in m["counts"].items():
             if k.startswith("phi:"):
                 phi[m["source"]][k[4:]] += v
-            elif rename.get(k, k) in s:
-                s[rename.get(k, k)] += v
+            elif k in s:
+                s[k] += v
         for b, rs in m.get("reasons", {}).items():
             reasons[m["source"]][b].update(rs)
     for g in group_markers:
