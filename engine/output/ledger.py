@@ -44,7 +44,17 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
         out[g["source"]]["rows"] += sum(sh["rows"] for sh in g["shards"])
     for name, s in out.items():
         s["phi_hits"] = dict(sorted(phi[name].items()))
-        s["reasons"] = {b: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for b, c in sorted(reasons[name].items())}
+        s["reasons"] = {b: top_reasons(c) for b, c in sorted(reasons[name].items())}
+    return out
+
+
+def top_reasons(counts: Counter, keep: int = 40) -> dict[str, int]:
+    """The most frequent reasons of a bucket; the rest summed under one key (the histogram stays small)."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    out = dict(ranked[:keep])
+    rest = sum(n for _, n in ranked[keep:])
+    if rest:
+        out["(other reasons)"] = rest
     return out
 
 
