@@ -131,7 +131,7 @@ class Build:
         if errs:
             raise BuildError("ledger does not add up (an engine bug; the build is not marked complete):\n  " + "\n  ".join(errs))
         shards = [sh for g in groups for sh in g.shards]
-        doc = ledger.build_json(m, tok, bid, sources, shards, quarantine_index(reads, tokens), complete=True)
+        doc = ledger.build_json(m, tok, bid, sources, shards, quarantine_index(self.out, reads, tokens), complete=True)
         fsio.write_json_atomic(self.layout.ledger(), doc)
         self.timings["total"] = time.time() - t_start
         summary = write_reports(self, doc, bid, worker_seconds(reads, tokens, groups))
