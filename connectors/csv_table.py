@@ -189,7 +189,10 @@ class CsvConnector(RecordConnector):
                     continue
                 first = max(0, skip - seen)
                 seen += n
-                cols = {n_.lower(): batch.column(i).to_pylist() for i, n_ in enumerate(batch.schema.names)}
+                cols: dict[str, list] = {}
+                for i, n_ in enumerate(batch.schema.names):  # a repeated header name: the first column counts
+                    if n_.lower() not in cols:
+                        cols[n_.lower()] = batch.column(i).to_pylist()
                 for i in range(first, n):
                     row = state["row"]
                     loc = f"{unit.path}#row={row}"

@@ -21,12 +21,35 @@ import pyarrow.parquet as pq
 SECRET = "Zyxwvut Qqqplover MRN 99887766"
 
 
-def note(i: int, extra: str = "") -> str:
-    """A distinct, harmless clinical-looking text (long enough to pass the length filter)."""
-    words = ["patient", "tolerated", "procedure", "well", "vitals", "stable", "plan", "continue", "monitor",
-             "follow", "up", "clinic", "labs", "reviewed", "afebrile", "ambulating"]
-    body = " ".join(words[(i * 7 + k * 3) % len(words)] for k in range(40))
-    return f"Record {i}: {body}. {extra}".strip()
+_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "pe", "du", "ga", "ho", "ji", "ke", "ly", "mo",
+              "nu", "pi", "ra", "so", "te", "ul", "va", "we", "xi", "yo", "za", "bri", "cla", "dro"]
+_counter = [0]
+
+
+def note(i: int = 0, extra: str = "") -> str:
+    """A harmless text no other call returns (so no two cases are duplicates or near-duplicates of
+    each other): 40 pseudo-words drawn by a generator seeded with a running number."""
+    import random
+
+    _counter[0] += 1
+    rng = random.Random(_counter[0] * 7919 + i)
+    words = ["".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))) for _ in range(40)]
+    return f"Record {_counter[0]}: {' '.join(words)}. {extra}".strip()
+
+
+class Fresh:
+    """Rows made anew at every use (``rows[1:]``, ``rows[2]``, iteration): cases never share a text."""
+
+    def __init__(self, make, n: int = 3) -> None:
+        self.make, self.n = make, n
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self.make(i) for i in range(self.n)[k]]
+        return self.make(k)
+
+    def __iter__(self):
+        return iter(self[:])
 
 
 @dataclass
@@ -69,7 +92,7 @@ def jsonl_cases(d: Path, base: int) -> list[Case]:
     def add(name, data, expect, options=J, secret=False, suffix=".jsonl"):
         out.append(Case(name, "jsonl", _w(d / f"{name}{suffix}", data), expect, dict(options), secret))
 
-    ok = [{"id": f"a{i}", "text": note(base + i)} for i in range(3)]
+    ok = Fresh(lambda i: {"id": f"a{i}", "text": note(base + i)})
     add("jl_good", _jl(ok), {"read": 3, "written": 3})
     add("jl_lone_surrogate", _jl(ok[:1]) + '{"id": "x", "text": "bad \\ud800 escape"}\n' + _jl(ok[1:]),
         {"read": 4, "written": 3, "quarantined": 1})
@@ -146,7 +169,7 @@ def csv_cases(d: Path, base: int) -> list[Case]:
     def add(name, data, expect, options=C, suffix=".csv"):
         out.append(Case(name, "csv", _w(d / f"{name}{suffix}", data), expect, dict(options)))
 
-    ok = [[f"c{i}", note(base + i)] for i in range(3)]
+    ok = Fresh(lambda i: [f"c{i}", note(base + i)])
     add("csv_good", csv(ok), {"read": 3, "written": 3})
     add("csv_ragged", csv(ok) + "c9,too,many,fields\n", {"read": 4, "written": 3, "quarantined": 1})
     add("csv_invalid_utf8", csv(ok[:1]).encode() + b"cx,caf\xe9 au lait\n" + csv(ok[1:]).split("\n", 1)[1].encode(),
@@ -159,7 +182,7 @@ def csv_cases(d: Path, base: int) -> list[Case]:
     add("csv_bom_header", "\ufeff" + csv(ok), {"read": 3, "written": 3})
     add("csv_crlf", csv(ok).replace("\n", "\r\n"), {"read": 3, "written": 3})
     add("csv_unterminated_quote", csv(ok) + 'c9,"never closed\n', {"read": 4, "written": 3, "quarantined": 1})
-    add("csv_semicolon", csv(ok).replace(",", ";", 1).replace('",', '";') if False else "id;text\n" + "".join(f"{a};{b}\n" for a, b in ok),
+    add("csv_semicolon", "id;text\n" + "".join(f"{a};{b}\n" for a, b in ok),
         {"read": 3, "written": 3}, options={**C, "delimiter": ";"})
     add("csv_nul_in_field", csv([["n", note(base + 7, "a\x00b")], *ok[1:]]), {"read": 3, "written": 3})
     add("csv_duplicate_header", "id,text,text\n" + "".join(f"{a},{b},dup\n" for a, b in ok), {"read": 3, "written": 3})
@@ -183,17 +206,20 @@ def parquet_cases(d: Path, base: int) -> list[Case]:
         out.append(Case(name, "parquet", str(path), expect, dict(options)))
 
     ids = [f"p{i}" for i in range(4)]
-    texts = [note(base + i) for i in range(4)]
-    add("pq_good", pa.table({"id": ids, "text": texts}), {"read": 4, "written": 4})
-    bad = pa.array([t.encode() for t in texts[:2]] + [b"caf\xe9 " + texts[2].encode()] + [texts[3].encode()], pa.binary())
+    def texts():
+        return [note(base + i) for i in range(4)]
+
+    add("pq_good", pa.table({"id": ids, "text": texts()}), {"read": 4, "written": 4})
+    t4 = texts()
+    bad = pa.array([t.encode() for t in t4[:2]] + [b"caf\xe9 " + t4[2].encode()] + [t4[3].encode()], pa.binary())
     add("pq_invalid_utf8", pa.table({"id": ids, "text": bad.view(pa.string())}), {"read": 4, "written": 3, "quarantined": 1})
-    add("pq_null_text", pa.table({"id": ids, "text": texts[:3] + [None]}), {"read": 4, "written": 3, "filtered": 1})
+    add("pq_null_text", pa.table({"id": ids, "text": texts()[:3] + [None]}), {"read": 4, "written": 3, "filtered": 1})
     add("pq_int_text", pa.table({"id": ids, "text": [1, 2, 3, 4]}), {"read": 4, "quarantined": 4})
-    add("pq_missing_column", pa.table({"id": ids, "body": texts}), {"read": 1, "quarantined": 1})
+    add("pq_missing_column", pa.table({"id": ids, "body": texts()}), {"read": 1, "quarantined": 1})
     add("pq_zero_rows", pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), {"read": 0})
-    add("pq_large_string", pa.table({"id": ids, "text": pa.array(texts, pa.large_string())}), {"read": 4, "written": 4})
+    add("pq_large_string", pa.table({"id": ids, "text": pa.array(texts(), pa.large_string())}), {"read": 4, "written": 4})
     path = d / "pq_truncated.parquet"
-    pq.write_table(pa.table({"id": ids, "text": texts}), path)
+    pq.write_table(pa.table({"id": ids, "text": texts()}), path)
     path.write_bytes(path.read_bytes()[:-40])
     out.append(Case("pq_truncated", "parquet", str(path), {"read": 1, "quarantined": 1}, dict(P)))
     return out
@@ -286,8 +312,8 @@ def xml_cases(d: Path, base: int) -> list[Case]:
     complete = _gunzip_prefix(cut).count(b"</PubmedArticle>")
     out.append(Case("medline_gzip_truncated", "pubmed", _w(d / "pubmed" / "pubmed25n0001.xml.gz", cut),
                     {"read": complete + 1, "written": complete, "quarantined": 1}))
-    bad = _medline([cits[0], '<PubmedArticle><MedlineCitation><PMID Version="1">39999999</PMID><Article>unclosed'
-                    '</MedlineCitation></PubmedArticle>\n', cits[1]])
+    bad = _medline([_citation(39100000, note(base + 1)), '<PubmedArticle><MedlineCitation><PMID Version="1">39999999</PMID><Article>unclosed'
+                    '</MedlineCitation></PubmedArticle>\n', _citation(39100002, note(base + 2))])
     out.append(Case("medline_malformed", "pubmed", _w(d / "pubmed_bad" / "pubmed25n0002.xml.gz", gzip.compress(bad, mtime=0)),
                     {"read_min": 1, "quarantined": 1}))
     zp = d / "ct" / "ctg-studies.json.zip"
@@ -315,6 +341,7 @@ def xml_cases(d: Path, base: int) -> list[Case]:
 
 def make_corpus(root: Path, base: int = 0) -> list[Case]:
     root = Path(root)
+    _counter[0] = 0
     return [*jsonl_cases(root / "jsonl", base), *csv_cases(root / "csv", base + 1000),
             *parquet_cases(root / "parquet", base + 2000), *text_file_cases(root / "text", base + 3000),
             *xml_cases(root / "xml", base + 4000)]
