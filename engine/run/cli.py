@@ -12,6 +12,7 @@ from engine.run.console import ConsoleProgress
 from engine.run.lock import OutputLocked
 from engine.run.check import run_check
 from engine.run.plan import BuildError, choose_executor, plan_units
+from engine.tokenizer.load import TokenizerError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         build = Build(manifest, manifest.output, args.workers, ConsoleProgress(not args.quiet), args.keep_staging, executor)
         build.run(args.resume, args.force)
         return 0
-    except (ManifestError, BuildError, OutputLocked, fsio.StorageError, FileNotFoundError) as e:
+    except (ManifestError, BuildError, OutputLocked, fsio.StorageError, FileNotFoundError, TokenizerError) as e:
         print(f"error: {getattr(e, 'cause', None) or e}", file=sys.stderr)  # a worker's error: its message, not a traceback
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue with --resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
