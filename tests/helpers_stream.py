@@ -71,12 +71,26 @@ def write_build(out: str, sources: dict[str, tuple[int, int]], *, weights: dict[
     return build
 
 
-def set_shards(out: str, build: dict, n: int, complete: bool) -> None:
-    """Rewrite build.json listing only the first ``n`` shards (a build in progress)."""
-    b = dict(build, shards=build["shards"][:n], complete=complete)
+def set_shards(out: str, build: dict, n: int, complete: bool, final_order: bool = False) -> None:
+    """Rewrite build.json listing only the first ``n`` shards in commit order (a build in progress);
+    ``final_order`` lists them source by source, as a completed build does."""
+    listed = build["shards"][:n]
+    if final_order:
+        order = list(dict.fromkeys(s["source"] for s in listed))
+        listed = sorted(listed, key=lambda s: order.index(s["source"]))
+    b = dict(build, shards=listed, complete=complete)
     fsio.write_json_atomic(fsio.join(out, "build.json"), b)
 
 
 def row_key(row: dict) -> tuple:
     """Identity of a row by content (doc lens + first ids): unique in random fixtures."""
     return (row["source"], tuple(int(x) for x in row["doc_lens"]), bytes(np.asarray(row["input_ids"]).tobytes()))
+
+
+DEMO_LIKE = {"mimic_notes": (4, 60), "pubmed": (2, 60), "case_reports": (1, 30)}
+DEMO_WEIGHTS = {"mimic_notes": 2.0, "pubmed": 1.0, "case_reports": 1.0}
+
+
+def write_demo_like(out: str, **kw) -> dict:
+    """A build shaped like the bundled demo (three sources, clinical notes at weight 2), ten times larger."""
+    return write_build(out, DEMO_LIKE, weights=DEMO_WEIGHTS, **kw)

@@ -1,0 +1,208 @@
+"""The order of the stream: segments, their row order, and how a segment is split among consumers.
+
+A *segment* is a stretch of the stream planned as one piece: one epoch over the whole build, or, in
+follow mode, one group of ``follow_group`` consecutive shards of one source (a source's shards are
+committed in order, so ``(source, group)`` names the same shards in every listing of build.json, in
+progress or final).  Everything here is a pure function of build.json, the weights and the seed.
+
+Row order of a segment (:func:`plan_segment`):
+
+1. **Mixing.**  Per source, its rows are taken ``floor(w)`` times in full, plus exactly
+   ``round(frac(w) * rows)`` rows chosen by a seeded RNG (a weight 0 drops the source).
+2. **Blocks.**  Each such row list is cut into blocks of ``block_rows`` consecutive rows (sequential
+   reads); all blocks of the segment are shuffled.
+3. **Windows.**  Rows are permuted inside windows of ``shuffle_blocks`` consecutive blocks.
+
+Elastic split (:func:`consumer_positions`), in the spirit of MosaicML streaming's canonical nodes: the
+positions of a segment not yet consumed are cut into ``world`` equal contiguous pieces, one per rank,
+and each rank's piece into ``workers`` contiguous pieces.  Epochs are *padded*: a rank's piece is
+``max(ceil(R / world), workers)`` rows, and the ``world * piece - R`` missing ones repeat rows spread
+evenly over the epoch, so every rank gets exactly the same number of rows and every consumer at least
+one (no consumer can wait on an epoch that has nothing for it).  Follow segments are not padded (every
+row exactly once); the trainer ends all ranks together when one runs dry.
+"""
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.core import fsio
+from engine.output.reader import ShardEntry
+
+
+class BuildIncompleteError(RuntimeError):
+    """build.json says the build is still running and follow mode is off."""
+
+
+class UnknownSourceError(ValueError):
+    """A weight names a source the build does not have."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str  # "epoch-3" or "<source>/<group>"
+    key: int  # RNG key: the epoch, or a checksum of the name
+    shards: tuple[ShardEntry, ...]  # ``start`` counts rows from the segment's first shard
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+
+def read_build(root: str) -> dict:
+    uri = fsio.join(root, "build.json")
+    if not fsio.exists(uri):
+        raise FileNotFoundError(f"no build.json under {root}")
+    return fsio.read_json(uri)
+
+
+def shard_entries(root: str, listed: list[dict]) -> list[ShardEntry]:
+    """ShardEntry per listed shard; ``start`` counts rows from the first shard of ``listed``."""
+    out, start = [], 0
+    for i, s in enumerate(listed):
+        path = s["path"]
+        uri = path if "://" in path or os.path.isabs(path) else fsio.join(root, path)
+        out.append(ShardEntry(i, uri, path, s["source"], int(s["rows"]), int(s.get("tokens", 0)), s["sha256"], start))
+        start += int(s["rows"])
+    return out
+
+
+def epoch_segment(root: str, build: dict, epoch: int) -> Segment:
+    return Segment(f"epoch-{epoch}", epoch, tuple(shard_entries(root, build.get("shards", []))))
+
+
+def follow_segments(root: str, build: dict, group: int) -> list[Segment]:
+    """Follow segments listed so far: ``group`` consecutive shards of one source (fewer only for a
+    source's last group once the build is complete), ordered by group number, then source."""
+    by_src: dict[str, list[dict]] = {}
+    for s in build.get("shards", []):
+        by_src.setdefault(s["source"], []).append(s)
+    complete = bool(build.get("complete"))
+    out = []
+    for src, listed in by_src.items():
+        for g in range(0, len(listed), group):
+            part = listed[g : g + group]
+            if len(part) == group or complete:
+                name = f"{src}/{g // group}"
+                out.append(Segment(name, zlib.crc32(name.encode()), tuple(shard_entries(root, part))))
+    out.sort(key=lambda s: (int(s.name.rsplit("/", 1)[1]), s.name))
+    return out
+
+
+def manifest_weights(build: dict) -> dict[str, float]:
+    """Per-source mixing weights recorded in build.json (manifest sources, else the ledger)."""
+    w: dict[str, float] = {}
+    for s in (build.get("manifest") or {}).get("sources", []) or []:
+        if "name" in s:
+            w[s["name"]] = float(s.get("weight", 1.0) if s.get("weight") is not None else 1.0)
+    for name, led in (build.get("sources") or {}).items():
+        if name not in w and isinstance(led, dict) and led.get("weight") is not None:
+            w[name] = float(led["weight"])
+    return w
+
+
+def parse_weights(spec: str | dict | None) -> dict[str, float] | None:
+    """``"a=2,b=0.5"`` or a dict -> ``{name: weight}``."""
+    if spec is None or isinstance(spec, dict):
+        return spec
+    out = {}
+    for part in spec.split(","):
+        if part.strip():
+            if part.count("=") != 1:
+                raise ValueError(f"weights: {part.strip()!r} is not NAME=WEIGHT")
+            k, v = part.split("=")
+            try:
+                out[k.strip()] = float(v)
+            except ValueError:
+                raise ValueError(f"weights: {v.strip()!r} is not a number") from None
+    return out
+
+
+def resolve_weights(build: dict, overrides: str | dict | None) -> dict[str, float]:
+    """The manifest's weights with ``overrides`` on top; unknown or negative overrides are errors."""
+    base = manifest_weights(build)
+    for s in build.get("shards", []):
+        base.setdefault(s["source"], 1.0)
+    for name in build.get("sources") or {}:
+        base.setdefault(name, 1.0)
+    over = parse_weights(overrides) or {}
+    unknown = sorted(k for k in over if k not in base)
+    if unknown:
+        raise UnknownSourceError(f"weights name unknown sources {', '.join(unknown)}; the build's sources are "
+                                 f"{', '.join(sorted(base)) or '(none)'}")
+    for k, v in over.items():
+        if not v >= 0:
+            raise ValueError(f"weight of {k} must be >= 0, got {v}")
+    return {**base, **{k: float(v) for k, v in over.items()}}
+
+
+def rng(*keys: int) -> np.random.Generator:
+    return np.random.default_rng([int(k) & 0xFFFFFFFF for k in keys])
+
+
+def plan_segment(seg: Segment, weights: dict[str, float], seed: int, block_rows: int, shuffle_blocks: int,
+                 shuffle: bool = True) -> np.ndarray:
+    """Row ids (relative to the segment's first shard) in stream order."""
+    by_src: dict[str, list[ShardEntry]] = {}
+    for s in seg.shards:
+        by_src.setdefault(s.source, []).append(s)
+    blocks: list[np.ndarray] = []
+    for src in sorted(by_src):
+        w = float(weights.get(src, 1.0))
+        if w <= 0:
+            continue
+        rows = np.concatenate([np.arange(s.start, s.start + s.rows, dtype=np.int64) for s in by_src[src]])
+        lists = [rows] * int(math.floor(w))
+        k = int(round((w - math.floor(w)) * rows.size))
+        if k:
+            pick = rng(seed, seg.key, zlib.crc32(src.encode()), 1).choice(rows.size, size=k, replace=False)
+            lists.append(rows[np.sort(pick)])
+        for lst in lists:
+            blocks.extend(lst[i : i + block_rows] for i in range(0, lst.size, block_rows))
+    if not blocks:
+        return np.zeros(0, np.int64)
+    order = rng(seed, seg.key, 2).permutation(len(blocks)) if shuffle else np.arange(len(blocks))
+    rows = np.concatenate([blocks[b] for b in order.tolist()])
+    if shuffle:
+        win = block_rows * shuffle_blocks
+        for w0 in range(0, rows.size, win):
+            part = rows[w0 : w0 + win]
+            rows[w0 : w0 + win] = part[rng(seed, seg.key, w0, 3).permutation(part.size)]
+    return rows
+
+
+def split_sizes(remaining: int, world: int, workers: int, pad: bool) -> tuple[int, list[int]]:
+    """``(pad rows, rows of each consumer in rank-major order)`` for a split of ``remaining`` rows."""
+    if remaining <= 0:
+        return 0, [0] * (world * workers)
+    if pad:
+        per_rank = max(-(-remaining // world), workers)
+        rank_rows = [per_rank] * world
+        npad = per_rank * world - remaining
+    else:
+        rank_rows = [(r + 1) * remaining // world - r * remaining // world for r in range(world)]
+        npad = 0
+    sizes = []
+    for n in rank_rows:
+        sizes.extend((w + 1) * n // workers - w * n // workers for w in range(workers))
+    return npad, sizes
+
+
+def consumer_positions(base: np.ndarray, rows: int, world: int, workers: int, rank: int, worker: int,
+                       pad: bool) -> np.ndarray:
+    """Positions (ascending) consumer ``(rank, worker)`` reads of a split over ``base`` (the sorted
+    positions that were left when the split was made).  Pad positions are ``rows + k``."""
+    npad, sizes = split_sizes(int(base.size), world, workers, pad)
+    full = np.concatenate([base, rows + np.arange(npad, dtype=np.int64)]) if npad else base
+    c = rank * workers + worker
+    a = int(sum(sizes[:c]))
+    return full[a : a + sizes[c]]
+
+
+def pad_source(base: np.ndarray, npad: int, k: np.ndarray) -> np.ndarray:
+    """Position a pad ``k`` repeats: pads are spread evenly over the split's positions."""
+    return base[((k + 0.5) * base.size / max(npad, 1)).astype(np.int64)]
