@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
@@ -11,10 +10,10 @@ import numpy as np
 from engine.output.reader import ShardEntry, ShardReader, verified_local_path
 from engine.train.stream.collate import batch_by_tokens, collate_packed
 from engine.train.stream.plan import (
-    BuildIncompleteError, Segment, consumer_positions, epoch_segment, follow_segments, pad_source, plan_segment,
-    read_build, resolve_weights, split_sizes,
+    BuildIncompleteError, Segment, consumer_positions, epoch_segment, epoch_summary, follow_segments, follow_stream,
+    pad_source, plan_segment, read_build, resolve_weights, split_sizes, wait_for_build,
 )
-from engine.train.stream.state import STATE_VERSION, Intervals, Position, StreamState
+from engine.train.stream.state import STATE_VERSION, Position, StreamState
 
 try:  # keep the stream importable without torch (build machines)
     from torch.utils.data import IterableDataset as _Base
@@ -35,6 +34,45 @@ def _dist_default() -> tuple[int, int]:
 
 def _shard_key(s: ShardEntry) -> str:
     return f"{s.path}@{s.sha256}"
+
+
+class ReaderCache:
+    """Open shard readers of one consumer (verified on first use), the 32 most recent kept."""
+
+    def __init__(self, cache_dir: str | None, verify: bool, tokenizer_sha: str | None):
+        self.cache_dir, self.verify, self.tokenizer_sha = cache_dir, verify, tokenizer_sha
+        self.open: OrderedDict[str, ShardReader] = OrderedDict()
+
+    def __call__(self, entry: ShardEntry) -> ShardReader:
+        key = _shard_key(entry)
+        r = self.open.get(key)
+        if r is None:
+            r = ShardReader(entry, verified_local_path(entry, self.cache_dir, self.verify), self.tokenizer_sha)
+            self.open[key] = r
+            if len(self.open) > 32:
+                self.open.popitem(last=False)
+        else:
+            self.open.move_to_end(key)
+        return r
+
+
+def read_rows(seg: Segment, row_ids: np.ndarray, positions: np.ndarray, rows: int, total: int, reader, window: int):
+    """Rows ``row_ids`` (segment-relative) in this order, read ``window`` at a time in shard order."""
+    starts = np.array([s.start for s in seg.shards], dtype=np.int64)
+    for w0 in range(0, row_ids.size, window):
+        want = row_ids[w0 : w0 + window]
+        srt = np.argsort(want, kind="stable")
+        rows_sorted = want[srt]
+        sh = np.searchsorted(starts, rows_sorted, side="right") - 1
+        got: list = [None] * want.size
+        cuts = np.flatnonzero(np.diff(sh)) + 1
+        for i, j in zip(np.r_[0, cuts].tolist(), np.r_[cuts, want.size].tolist()):
+            ent = seg.shards[int(sh[i])]
+            for k, rec in zip(range(i, j), reader(ent).rows(rows_sorted[i:j] - ent.start)):
+                got[srt[k]] = (rec, ent.source)
+        for k, ((ids, dl), src) in enumerate(got):
+            pos = Position(seg.name, int(positions[w0 + k]), rows, total)
+            yield {"input_ids": ids, "doc_lens": dl, "source": src, "position": pos}
 
 
 class ShardStream(_Base):
@@ -68,24 +106,13 @@ class ShardStream(_Base):
         self.follow, self.follow_group = follow, max(1, int(follow_group))
         self.poll_interval, self.follow_timeout = poll_interval, follow_timeout
         self.verify, self.cache_dir = verify, cache_dir
-        self.build = self._wait_for_build() if follow else read_build(self.root)
+        self.build = wait_for_build(self.root, poll_interval, follow_timeout) if follow else read_build(self.root)
         if not self.build.get("complete", False) and not follow:
             raise BuildIncompleteError(f"{self.root}: build.json says the build is not complete; use follow=True")
         self.weights = resolve_weights(self.build, weights)
         self.tokenizer_sha = (self.build.get("tokenizer") or {}).get("sha256")
         self.state = StreamState()
         self.worker_shift = 0  # set by StreamLoader on resume so dataloader round-robin continues in phase
-
-    def _wait_for_build(self) -> dict:
-        """Follow mode may start before the build wrote its first build.json: wait for it."""
-        t0 = time.monotonic()
-        while True:
-            try:
-                return read_build(self.root)
-            except FileNotFoundError:
-                if self.follow_timeout is not None and time.monotonic() - t0 > self.follow_timeout:
-                    raise
-                time.sleep(self.poll_interval)
 
     # ------------------------------------------------------------------ config / state
     @property
@@ -103,17 +130,7 @@ class ShardStream(_Base):
                 "build_id": self.build.get("build_id")}
 
     def _resplit(self) -> None:
-        """Segments split for another (world, workers) layout: split what is left among this layout."""
-        for name, ent in list(self.state.segments.items()):
-            if ent.layout == self.layout:
-                continue
-            left = ent.consumed.complement(0, ent.rows)
-            ent.base = Intervals.of_positions(left).pairs()
-            ent.consumed = Intervals((a, min(b, ent.rows)) for a, b in ent.consumed.pairs() if a < ent.rows)
-            ent.layout = self.layout
-            ent.total = ent.rows + split_sizes(int(left.size), self.world_size, self.workers, self.pad)[0]
-            if ent.finished():
-                self.state._finish(name)
+        self.state.resplit(self.layout, lambda left: split_sizes(left, self.world_size, self.workers, self.pad)[0])
 
     def state_dict(self) -> dict:
         self._resplit()
@@ -139,13 +156,7 @@ class ShardStream(_Base):
 
     def epoch_plan(self) -> dict:
         """Rows of one epoch (before padding), rows each rank reads per epoch, and tokens per source."""
-        seg = epoch_segment(self.root, self.build, 0)
-        rows = int(plan_segment(seg, self.weights, self.seed, self.block_rows, self.shuffle_blocks, False).size)
-        npad, sizes = split_sizes(rows, self.world_size, 1, True)
-        src: dict[str, float] = {}
-        for s in seg.shards:
-            src[s.source] = src.get(s.source, 0.0) + self.weights.get(s.source, 1.0) * s.tokens
-        return {"rows": rows, "rows_per_rank": sizes[0] if sizes else 0, "pad_rows": npad, "source_tokens": src}
+        return epoch_summary(epoch_segment(self.root, self.build, 0), self.weights, self.world_size)
 
     # ------------------------------------------------------------------ reading
     def consumer(self) -> tuple[int, int]:
@@ -167,22 +178,9 @@ class ShardStream(_Base):
                 yield epoch_segment(self.root, self.build, e)
                 e += 1
             return
-        seen: set[str] = set()
-        waited_since = time.monotonic()
-        while True:
-            new = [s for s in follow_segments(self.root, self.build, self.follow_group) if s.name not in seen]
-            for s in new:
-                seen.add(s.name)
-                yield s
-            if new:
-                waited_since = time.monotonic()
-            elif self.build.get("complete"):
-                return
-            elif self.follow_timeout is not None and time.monotonic() - waited_since > self.follow_timeout:
-                raise TimeoutError(f"follow: no new shards in {self.root} for {self.follow_timeout}s")
-            else:
-                time.sleep(self.poll_interval)
-            self.build = read_build(self.root)
+        for seg, build in follow_stream(self.root, self.build, self.follow_group, self.poll_interval, self.follow_timeout):
+            self.build = build
+            yield seg
 
     def iter_rows(self) -> Iterator[dict]:
         """Rows of this consumer: dicts with input_ids (uint16/32 numpy), doc_lens, source, position."""
@@ -190,20 +188,7 @@ class ShardStream(_Base):
         if nw != self.workers:
             self.workers = nw
         self._resplit()
-        readers: OrderedDict[str, ShardReader] = OrderedDict()
-
-        def reader(entry: ShardEntry) -> ShardReader:
-            key = _shard_key(entry)
-            r = readers.get(key)
-            if r is None:
-                r = ShardReader(entry, verified_local_path(entry, self.cache_dir, self.verify), self.tokenizer_sha)
-                readers[key] = r
-                if len(readers) > 32:
-                    readers.popitem(last=False)
-            else:
-                readers.move_to_end(key)
-            return r
-
+        readers = ReaderCache(self.cache_dir, self.verify, self.tokenizer_sha)
         for seg in self._segments():
             if self.state.is_finished(seg.name):
                 continue
@@ -228,26 +213,7 @@ class ShardStream(_Base):
             padded = mine >= n
             if padded.any():
                 src_pos[padded] = pad_source(base, npad, mine[padded] - n)
-            yield from self._read(seg, order[src_pos], mine, n, n + npad, reader)
-
-    def _read(self, seg: Segment, row_ids: np.ndarray, positions: np.ndarray, rows: int, total: int, reader):
-        """Rows ``row_ids`` (segment-relative) in this order, read a shuffle window at a time in shard order."""
-        starts = np.array([s.start for s in seg.shards], dtype=np.int64)
-        win = self.block_rows * self.shuffle_blocks
-        for w0 in range(0, row_ids.size, win):
-            want = row_ids[w0 : w0 + win]
-            srt = np.argsort(want, kind="stable")
-            rows_sorted = want[srt]
-            sh = np.searchsorted(starts, rows_sorted, side="right") - 1
-            got: list = [None] * want.size
-            cuts = np.flatnonzero(np.diff(sh)) + 1
-            for i, j in zip(np.r_[0, cuts].tolist(), np.r_[cuts, want.size].tolist()):
-                ent = seg.shards[int(sh[i])]
-                for k, rec in zip(range(i, j), reader(ent).rows(rows_sorted[i:j] - ent.start)):
-                    got[srt[k]] = (rec, ent.source)
-            for k, ((ids, dl), src) in enumerate(got):
-                pos = Position(seg.name, int(positions[w0 + k]), rows, total)
-                yield {"input_ids": ids, "doc_lens": dl, "source": src, "position": pos}
+            yield from read_rows(seg, order[src_pos], mine, n, n + npad, readers, self.block_rows * self.shuffle_blocks)
 
     def __iter__(self):
         """Rows (or, with ``token_budget``, collated micro-batches); what is handed out counts as

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -60,6 +61,18 @@ def read_build(root: str) -> dict:
     return fsio.read_json(uri)
 
 
+def wait_for_build(root: str, poll_interval: float, timeout: float | None) -> dict:
+    """build.json, waiting for it to appear (follow mode may start before the build wrote it)."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            return read_build(root)
+        except FileNotFoundError:
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                raise
+            time.sleep(poll_interval)
+
+
 def shard_entries(root: str, listed: list[dict]) -> list[ShardEntry]:
     """ShardEntry per listed shard; ``start`` counts rows from the first shard of ``listed``."""
     out, start = [], 0
@@ -91,6 +104,27 @@ def follow_segments(root: str, build: dict, group: int) -> list[Segment]:
                 out.append(Segment(name, zlib.crc32(name.encode()), tuple(shard_entries(root, part))))
     out.sort(key=lambda s: (int(s.name.rsplit("/", 1)[1]), s.name))
     return out
+
+
+def follow_stream(root: str, build: dict, group: int, poll_interval: float, timeout: float | None):
+    """``(segment, build.json)`` for every follow segment, as the build lists them; waits for new
+    shards and ends once the build is complete and every segment was handed out."""
+    seen: set[str] = set()
+    waited_since = time.monotonic()
+    while True:
+        new = [s for s in follow_segments(root, build, group) if s.name not in seen]
+        for s in new:
+            seen.add(s.name)
+            yield s, build
+        if new:
+            waited_since = time.monotonic()
+        elif build.get("complete"):
+            return
+        elif timeout is not None and time.monotonic() - waited_since > timeout:
+            raise TimeoutError(f"follow: no new shards in {root} for {timeout}s")
+        else:
+            time.sleep(poll_interval)
+        build = read_build(root)
 
 
 def manifest_weights(build: dict) -> dict[str, float]:
@@ -206,3 +240,19 @@ def consumer_positions(base: np.ndarray, rows: int, world: int, workers: int, ra
 def pad_source(base: np.ndarray, npad: int, k: np.ndarray) -> np.ndarray:
     """Position a pad ``k`` repeats: pads are spread evenly over the split's positions."""
     return base[((k + 0.5) * base.size / max(npad, 1)).astype(np.int64)]
+
+
+def epoch_summary(seg: Segment, weights: dict[str, float], world: int) -> dict:
+    """Planned rows of an epoch, rows per rank (padded), pad rows and weighted tokens per source."""
+    rows = 0
+    src: dict[str, float] = {}
+    for s in seg.shards:
+        w = float(weights.get(s.source, 1.0))
+        src[s.source] = src.get(s.source, 0.0) + w * s.tokens
+    for name in {s.source for s in seg.shards}:
+        w = float(weights.get(name, 1.0))
+        n = sum(s.rows for s in seg.shards if s.source == name)
+        if w > 0:
+            rows += int(math.floor(w)) * n + int(round((w - math.floor(w)) * n))
+    npad, sizes = split_sizes(rows, world, 1, True)
+    return {"rows": rows, "rows_per_rank": sizes[0], "pad_rows": npad, "source_tokens": src}

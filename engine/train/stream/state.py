@@ -157,6 +157,20 @@ class StreamState:
             self.finished.discard(f"epoch-{self.done_epochs}")
             self.done_epochs += 1
 
+    def resplit(self, layout: tuple[int, int], pad_rows) -> None:
+        """Segments split for another ``(world, workers)`` layout: what is left of each is split again
+        (``pad_rows(left)`` gives the pad rows of a new split over ``left`` positions)."""
+        for name, ent in list(self.segments.items()):
+            if ent.layout == tuple(layout):
+                continue
+            left = ent.consumed.complement(0, ent.rows)
+            ent.base = Intervals.of_positions(left).pairs()
+            ent.consumed = Intervals((a, min(b, ent.rows)) for a, b in ent.consumed.pairs() if a < ent.rows)
+            ent.layout = tuple(layout)
+            ent.total = ent.rows + pad_rows(int(left.size))
+            if ent.finished():
+                self._finish(name)
+
     def to_dict(self) -> dict:
         return {"done_epochs": self.done_epochs, "finished": sorted(self.finished),
                 "segments": {k: v.to_dict() for k, v in sorted(self.segments.items())}}
