@@ -6,7 +6,7 @@
 
 Prints tokens/s of one loader process (rows, and token-budget micro-batches through collate_packed)
 next to the raw read of the same shards (pyarrow IPC, memory-mapped, input_ids decoded to numpy),
-and the ratio.  Targets (issue 6): >= 5M tokens/s per process and >= 0.5x the raw read.
+and the ratio (targets: >= 5M tokens/s per process and >= 0.5x the raw read).
 """
 from __future__ import annotations
 

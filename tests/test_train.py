@@ -260,3 +260,69 @@ def test_transformers_pin_is_installed_and_runs_packed_attention():
     from tests.test_kernels_varlen import test_modernbert_packed_equals_documents_alone
 
     test_modernbert_packed_equals_documents_alone()
+
+
+def _torchrun(nproc, args, tmp_path, timeout=900):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc),
+           "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "engine.train", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=os.getcwd())
+
+
+@pytest.fixture(scope="module")
+def demo_like(tmp_path_factory):
+    from tests.helpers_stream import write_demo_like
+
+    out = str(tmp_path_factory.mktemp("demo") / "out")
+    write_demo_like(out, vocab=128)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc,workers", [(6, 0), (8, 2)])
+def test_torchrun_cpu_gloo_finishes(demo_like, tmp_path, nproc, workers):
+    """torchrun on CPU (gloo): 6 ranks, and 8 ranks x 2 dataloader workers, over a demo-shaped build."""
+    import re
+
+    res = _torchrun(nproc, ["--shards", demo_like, "--model-config", "tiny", "--steps", "3", "--token-budget", "192",
+                            "--threads", "1", "--warmup-steps", "1", "--num-workers", str(workers), "--log-every", "1",
+                            "--output", str(tmp_path / "run")], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "run" / "ckpt-000003" / "trainer_state.pt").exists()
+    first = float(re.search(r"first batch on every rank within ([0-9.]+)s", res.stdout).group(1))
+    assert first < 30, res.stdout
+    st = torch.load(tmp_path / "run" / "ckpt-000003" / "trainer_state.pt", weights_only=True)
+    assert st["loader"]["progress"]["segments"]["epoch-0"]["layout"] == [nproc, max(workers, 1)]
+
+
+@pytest.mark.slow
+def test_torchrun_follow_uneven_ranks_end_together(tmp_path):
+    """Follow mode splits a 5-row segment 2:3 over two ranks (no padding): when rank 0 runs dry, both
+    stop at the same step and write the final checkpoint (no rank left waiting in a collective)."""
+    out = str(tmp_path / "out")
+    write_build(out, {"clin": (1, 5)}, max_seq_len=64, vocab=128)
+    res = _torchrun(2, ["--shards", out, "--model-config", "tiny", "--steps", "50", "--token-budget", "64",
+                        "--threads", "1", "--warmup-steps", "1", "--follow", "--output", str(tmp_path / "run")],
+                    tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "run" / "ckpt-000002").exists() and not (tmp_path / "run" / "ckpt-000003").exists()
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_smoke(capsys):
+    """bench.gpu_check in its reduced CPU mode: every check runs (flash ones skipped, said so) and passes."""
+    from bench.gpu_check import main
+
+    assert main(["--cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "SKIP flash-attn checks: no CUDA device" in out
+    for check in ("packed == per-document logits", "throughput tiny (CPU)", "stop at step N, resume"):
+        assert any(line.startswith(check) and " PASS " in line for line in out.splitlines()), check
