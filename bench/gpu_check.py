@@ -162,7 +162,7 @@ def check_throughput(t: Table, dev, name: str, fields: dict, budget: int, steps:
     peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB peak" if cuda else "peak memory: CUDA only"
     ok = bool(torch.isfinite(loss).item())
     t.add(f"throughput {name}", "PASS" if ok else "FAIL",
-          f"{tps:,.0f} tokens/s, {peak}, token budget {budget}, {sum(p.numel() for p in m.parameters()) / 1e6:.0f}M params")
+          f"{tps:,.0f} tokens/s, {peak}, token budget {budget}, {sum(p.numel() for p in m.parameters()) / 1e6:.1f}M params")
 
 
 def check_resume(t: Table, n: int, cpu: bool) -> None:

@@ -11,7 +11,7 @@ from engine.output.reader import ShardEntry, ShardReader, verified_local_path
 from engine.train.stream.collate import batch_by_tokens, collate_packed
 from engine.train.stream.plan import (
     BuildIncompleteError, Segment, consumer_positions, epoch_segment, epoch_summary, follow_segments, follow_stream,
-    pad_source, plan_segment, read_build, resolve_weights, split_sizes, wait_for_build,
+    pad_positions, plan_segment, read_build, resolve_weights, split_sizes, wait_for_build,
 )
 from engine.train.stream.state import STATE_VERSION, Position, StreamState
 
@@ -212,7 +212,11 @@ class ShardStream(_Base):
             src_pos = mine.copy()
             padded = mine >= n
             if padded.any():
-                src_pos[padded] = pad_source(base, npad, mine[padded] - n)
+                starts = np.array([s.start for s in seg.shards], dtype=np.int64)
+                sources = np.array([s.source for s in seg.shards])
+                shard_of = np.searchsorted(starts, order[base], side="right") - 1
+                _, group = np.unique(sources[shard_of], return_inverse=True)
+                src_pos[padded] = pad_positions(base, group, npad)[mine[padded] - n]
             yield from read_rows(seg, order[src_pos], mine, n, n + npad, readers, self.block_rows * self.shuffle_blocks)
 
     def __iter__(self):

@@ -16,9 +16,10 @@ Row order of a segment (:func:`plan_segment`):
 Elastic split (:func:`consumer_positions`), in the spirit of MosaicML streaming's canonical nodes: the
 positions of a segment not yet consumed are cut into ``world`` equal contiguous pieces, one per rank,
 and each rank's piece into ``workers`` contiguous pieces.  Epochs are *padded*: a rank's piece is
-``max(ceil(R / world), workers)`` rows, and the ``world * piece - R`` missing ones repeat rows spread
-evenly over the epoch, so every rank gets exactly the same number of rows and every consumer at least
-one (no consumer can wait on an epoch that has nothing for it).  Follow segments are not padded (every
+``max(ceil(R / world), workers)`` rows, and the ``world * piece - R`` missing ones repeat rows of the
+epoch, apportioned to the sources by their share of it (so padding keeps the mix), so every rank gets
+exactly the same number of rows and every consumer at least one (no consumer can wait on an epoch
+that has nothing for it).  Follow segments are not padded (every
 row exactly once); the trainer ends all ranks together when one runs dry.
 """
 from __future__ import annotations
@@ -237,9 +238,22 @@ def consumer_positions(base: np.ndarray, rows: int, world: int, workers: int, ra
     return full[a : a + sizes[c]]
 
 
-def pad_source(base: np.ndarray, npad: int, k: np.ndarray) -> np.ndarray:
-    """Position a pad ``k`` repeats: pads are spread evenly over the split's positions."""
-    return base[((k + 0.5) * base.size / max(npad, 1)).astype(np.int64)]
+def pad_positions(base: np.ndarray, groups: np.ndarray, npad: int) -> np.ndarray:
+    """The positions the ``npad`` pad rows repeat: apportioned to the sources (``groups``: a source
+    number per position of ``base``) by their share of ``base`` (largest remainders), and spread
+    evenly over each source's positions, so padding keeps the epoch's mix."""
+    if npad <= 0 or base.size == 0:
+        return np.zeros(0, np.int64)
+    ids, counts = np.unique(groups, return_counts=True)
+    quota = counts * npad / base.size
+    take = np.floor(quota).astype(np.int64)
+    for i in np.argsort(-(quota - take), kind="stable")[: npad - int(take.sum())]:
+        take[i] += 1
+    out = []
+    for g, n in zip(ids.tolist(), take.tolist()):
+        mine = base[groups == g]
+        out.append(mine[((np.arange(n) + 0.5) * mine.size / max(n, 1)).astype(np.int64) % mine.size])
+    return np.concatenate(out)
 
 
 def epoch_summary(seg: Segment, weights: dict[str, float], world: int) -> dict:
