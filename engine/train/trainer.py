@@ -212,7 +212,7 @@ def main(argv=None) -> dict[str, Any]:
             idx = torch.nonzero(labels != IGNORE_INDEX).reshape(-1)
             masked.append((inp, idx, labels[idx]))
         denom = max(ranks.reduce([sum(int(i.numel()) for _, i, _ in masked)])[0], 1.0)
-        loss_sum = 0.0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         h = hashlib.sha1()
         for m_i, (b, (inp, idx, lab)) in enumerate(zip(micro, masked)):
             ctx = net.no_sync() if (ranks.on and m_i < len(micro) - 1) else nullcontext()
@@ -221,7 +221,7 @@ def main(argv=None) -> dict[str, Any]:
                          b["cu_seqlens"].to(device, non_blocking=True), int(b["max_seqlen"]),
                          idx.to(device, non_blocking=True), lab.to(device, non_blocking=True), b["cu_seqlens"])
                 ((ls / denom) * world).backward()
-            loss_sum += float(ls.detach())
+            loss_sum += ls.detach().double()
             h.update(b["input_ids"].numpy().tobytes())
             for s, k in b["source_tokens"].items():
                 seen_src[s] = seen_src.get(s, 0) + k
@@ -233,7 +233,7 @@ def main(argv=None) -> dict[str, Any]:
         sched.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        loss = ranks.reduce([loss_sum])[0] / denom
+        loss = ranks.reduce([float(loss_sum)])[0] / denom  # the step's one wait for the device
         rec = {"step": step, "loss": loss, "lr": lr, "masked": int(denom), "tokens": seen_tokens,
                "rows_sha1": h.hexdigest()[:16]}
         history.append(rec)
