@@ -374,3 +374,41 @@ def test_follow_ranks_split_every_row_once(tmp_path):
     for rank in range(3):
         got.update(row_key(r) for r in ShardStream(out, follow=True, follow_group=2, rank=rank, world_size=3, block_rows=2))
     assert got == ref
+
+
+def test_follow_with_dataloader_workers_build_completes_mid_run(tmp_path):
+    """Two dataloader workers follow a build that completes (and reorders its listing) mid-run: every
+    row exactly once."""
+    out = str(tmp_path / "out")
+    b = write_build(out, {"a": (4, 5), "b": (2, 5)})
+    ref = collections.Counter(row_key(r) for r in ShardStream(out, epochs=1, block_rows=2))
+    set_shards(out, b, 2, complete=False)
+
+    def grow():
+        for n in (3, 4, 5):
+            time.sleep(0.3)
+            set_shards(out, b, n, complete=False)
+        time.sleep(0.3)
+        set_shards(out, b, 6, complete=True, final_order=True)
+
+    t = threading.Thread(target=grow)
+    t.start()
+    ds = ShardStream(out, follow=True, follow_group=2, poll_interval=0.05, follow_timeout=30, block_rows=2)
+    got = collections.Counter(row_key(r) for r in StreamLoader(ds, num_workers=2))
+    t.join()
+    assert got == ref
+
+
+def test_state_finishes_a_segment_whatever_order_consumers_end_in():
+    from engine.train.stream import Position, StreamState
+
+    st = StreamState()
+    for i in list(range(5, 10)) + list(range(0, 5)):  # the consumer of the second half ends first
+        st.observe(Position("epoch-0", i, 10, 10), (2, 1))
+    assert st.done_epochs == 1 and not st.segments
+    st2 = StreamState()
+    for i in range(10, 12):  # pad rows count towards the split's total
+        st2.observe(Position("epoch-0", i, 10, 12), (1, 1))
+    for i in range(10):
+        st2.observe(Position("epoch-0", i, 10, 12), (1, 1))
+    assert st2.done_epochs == 1

@@ -147,7 +147,7 @@ class StreamState:
         if ent is None:
             ent = self.segments[pos.segment] = SegmentState(pos.rows, pos.total, layout)
         ent.consumed.add(pos.index)
-        if pos.index + 1 >= ent.total and ent.finished():
+        if len(ent.consumed.by_start) == 1 and ent.finished():  # consumers finish in any order
             self._finish(pos.segment)
 
     def _finish(self, name: str) -> None:
