@@ -5,7 +5,8 @@
 
 Checks, one table at the end, exit status 1 when any check fails:
 
-1. every attention layer takes the flash-attn varlen path in bf16 (ModernBERT-base config);
+1. every attention layer takes the flash-attn varlen path in bf16 (ModernBERT-base config), and the
+   forward makes no host-device synchronisation (``torch.cuda.set_sync_debug_mode("error")``);
 2. packed rows give every document (all longer than 128 tokens, so sliding windows matter) the logits
    it gets alone: flash bf16 packed vs fp32 SDPA per document;
 3. tokens/s and peak memory of training steps for the base and large configs at ``--token-budget``;
@@ -80,14 +81,28 @@ def check_flash_path(t: Table, dev, flash: bool) -> None:
 
     if not flash:
         t.add("flash path, every layer", "SKIP", "flash-attn not importable or no CUDA device")
+        t.add("no host sync in the forward", "SKIP", "needs CUDA and flash-attn")
         return
     m = model_of(BASE, register_modernbert_attention("auto"), 8192).to(dev).eval()
     ids, cu, pos = packed_docs([700, 300, 1500, 129, 2000], BASE["vocab_size"])
+    args = dict(input_ids=ids[None].to(dev), position_ids=pos[None].to(dev), attention_mask=no_mask_mapping(),
+                doc_cu_seqlens=cu.to(dev), doc_max_seqlen=2000, doc_cu_seqlens_cpu=cu)
     attention_calls(reset=True)
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-        m.model(input_ids=ids[None].to(dev), position_ids=pos[None].to(dev), attention_mask=no_mask_mapping(),
-                doc_cu_seqlens=cu.to(dev), doc_max_seqlen=2000, doc_cu_seqlens_cpu=cu)
+        m.model(**args)
     calls = attention_calls(reset=True)
+    torch.cuda.synchronize()
+    sync_error = None
+    torch.cuda.set_sync_debug_mode("error")  # any host-device synchronisation in the forward raises
+    try:
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            m.model(**args)
+    except RuntimeError as e:
+        sync_error = str(e).splitlines()[0][:120]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    t.add("no host sync in the forward", "FAIL" if sync_error else "PASS",
+          sync_error or "torch.cuda.set_sync_debug_mode('error') raised nothing (flash path, bf16)")
     ok = calls["flash"] == BASE["num_hidden_layers"] and calls["sdpa"] == 0 and calls["loop"] == 0
     t.add("flash path, every layer", "PASS" if ok else "FAIL",
           f"flash {calls['flash']}/{BASE['num_hidden_layers']} layers, sdpa {calls['sdpa']}, loop {calls['loop']} (bf16)")
