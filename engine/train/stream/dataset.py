@@ -7,7 +7,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from engine.output.reader import ShardEntry, ShardReader, verified_local_path
+from engine.output.reader import ShardEntry, ShardReader, open_shard
 from engine.train.stream.collate import batch_by_tokens, collate_packed
 from engine.train.stream.plan import (
     BuildIncompleteError, Segment, consumer_positions, epoch_segment, epoch_summary, follow_segments, follow_stream,
@@ -47,7 +47,7 @@ class ReaderCache:
         key = _shard_key(entry)
         r = self.open.get(key)
         if r is None:
-            r = ShardReader(entry, verified_local_path(entry, self.cache_dir, self.verify), self.tokenizer_sha)
+            r = open_shard(entry, self.cache_dir, self.verify, self.tokenizer_sha)
             self.open[key] = r
             if len(self.open) > 32:
                 self.open.popitem(last=False)

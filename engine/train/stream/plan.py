@@ -25,15 +25,13 @@ row exactly once); the trainer ends all ranks together when one runs dry.
 from __future__ import annotations
 
 import math
-import os
 import time
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.core import fsio
-from engine.output.reader import ShardEntry
+from engine.output.reader import ShardEntry, read_build, shard_entries
 
 
 class BuildIncompleteError(RuntimeError):
@@ -55,13 +53,6 @@ class Segment:
         return sum(s.rows for s in self.shards)
 
 
-def read_build(root: str) -> dict:
-    uri = fsio.join(root, "build.json")
-    if not fsio.exists(uri):
-        raise FileNotFoundError(f"no build.json under {root}")
-    return fsio.read_json(uri)
-
-
 def wait_for_build(root: str, poll_interval: float, timeout: float | None) -> dict:
     """build.json, waiting for it to appear (follow mode may start before the build wrote it)."""
     t0 = time.monotonic()
@@ -72,17 +63,6 @@ def wait_for_build(root: str, poll_interval: float, timeout: float | None) -> di
             if timeout is not None and time.monotonic() - t0 > timeout:
                 raise
             time.sleep(poll_interval)
-
-
-def shard_entries(root: str, listed: list[dict]) -> list[ShardEntry]:
-    """ShardEntry per listed shard; ``start`` counts rows from the first shard of ``listed``."""
-    out, start = [], 0
-    for i, s in enumerate(listed):
-        path = s["path"]
-        uri = path if "://" in path or os.path.isabs(path) else fsio.join(root, path)
-        out.append(ShardEntry(i, uri, path, s["source"], int(s["rows"]), int(s.get("tokens", 0)), s["sha256"], start))
-        start += int(s["rows"])
-    return out
 
 
 def epoch_segment(root: str, build: dict, epoch: int) -> Segment:
