@@ -12,6 +12,7 @@ build is complete) every rank stops at the same step and writes the final checkp
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -260,6 +261,12 @@ def main(argv=None) -> dict[str, Any]:
         checkpoint(step)
     if jsonl:
         jsonl.close()
+    # the DDP reducer holds the process group: release it while the group is still registered, so the
+    # group is destroyed by destroy_process_group (which lets go of the GIL), not by the reducer
+    net = obj = ls = None  # noqa: F841
+    if args.compile:
+        torch._dynamo.reset()  # compiled graphs hold the module too
+    gc.collect()
     ranks.close()
     return {"history": history, "step": step, "source_tokens": seen_src, "tokens": seen_tokens,
             "first_batch_s": first_batch_s if history else None}
