@@ -32,6 +32,20 @@ def _dist_default() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def worker_slot(shift: int = 0) -> tuple[int, int]:
+    """``(worker, workers)`` of the calling dataloader worker (``(0, 1)`` outside one); ``shift``
+    rotates the ids so a resumed DataLoader's round-robin continues in phase."""
+    try:
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        if info is not None:
+            return (info.id + shift) % info.num_workers, info.num_workers
+    except Exception:  # pragma: no cover
+        pass
+    return 0, 1
+
+
 def _shard_key(s: ShardEntry) -> str:
     return f"{s.path}@{s.sha256}"
 
@@ -159,18 +173,6 @@ class ShardStream(_Base):
         return epoch_summary(epoch_segment(self.root, self.build, 0), self.weights, self.world_size)
 
     # ------------------------------------------------------------------ reading
-    def consumer(self) -> tuple[int, int]:
-        """``(worker id, workers)`` of the calling dataloader worker (``(0, 1)`` outside one)."""
-        try:
-            from torch.utils.data import get_worker_info
-
-            info = get_worker_info()
-            if info is not None:
-                return (info.id + self.worker_shift) % info.num_workers, info.num_workers
-        except Exception:  # pragma: no cover
-            pass
-        return 0, 1
-
     def _segments(self) -> Iterator[Segment]:
         if not self.follow:
             e = self.state.done_epochs
@@ -184,7 +186,7 @@ class ShardStream(_Base):
 
     def iter_rows(self) -> Iterator[dict]:
         """Rows of this consumer: dicts with input_ids (uint16/32 numpy), doc_lens, source, position."""
-        wid, nw = self.consumer()
+        wid, nw = worker_slot(self.worker_shift)
         if nw != self.workers:
             self.workers = nw
         self._resplit()
