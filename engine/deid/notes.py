@@ -1,0 +1,262 @@
+"""Names and places in free-text clinical notes: one linear pass over the words of a note.
+
+Real notes write names and places without the cues that patterns need: lower case or all
+caps, no title, surnames alone, relatives and staff named in passing, hospitals, units and
+towns.  :func:`scan` tokenises a note once and decides word by word from the word tables of
+:mod:`engine.deid.lexicon` and a few words of context on each side:
+
+* a word after a title (``Dr``, ``Mr``, ``Mrs``...) is a name unless it is a function word
+  (``Dr aware``); an initial or a given name pulls in the next name-like word;
+* a word after a relative or a role (``wife``, ``dtr``, ``son``, ``nurse``, ``np``...) is a name
+  when it is a given name, a surname or a word no table knows;
+* a word of the surname or given-name tables that is no common English or clinical word is a
+  name anywhere (``Garvey``, ``MORETTI``); its unknown or name-like neighbours join it;
+* a name-like word before a credential (``..., RN``) or before ``aware`` / ``notified``;
+* places: the words before ``Hospital`` / ``Medical Center`` / ``Rehab``..., after
+  ``University of``, a gazetteer word that is no common word, ``Town, ST``, a unit name with
+  a floor number after ``to`` / ``from`` / ``on``, hospital acronyms (``...H``, ``...MC``).
+
+Work and memory are linear in the length of the note (each rule looks a bounded number of
+words away).  Nothing here logs text.
+"""
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from typing import NamedTuple
+
+from engine.deid import lexicon as L
+
+PERSON = "PERSON"
+LOCATION = "LOCATION"
+
+_WORD = re.compile(r"[a-z](?:[a-z]|'(?=[a-z][a-z])|-(?=[a-z]))*")
+#: between two words of one name: spaces, an initial's dot, nothing else
+_NAME_GAP = re.compile(r"[ \t]{1,3}|\.[ \t]{0,2}|\.?,[ \t]{0,2}")
+#: between a relative / role word and the name: ``wife, Mary``, ``son (Rob)``, ``dtr- peggy``
+_REL_GAP = re.compile(r"(?:'s)?[ \t]*[,:(\-\"]?[ \t]*(?:(?:is|named|who is)[ \t]+)?\"?")
+_UNIT_NUMBER = re.compile(r"[ \t]{1,2}[1-9](?![\d./:%]|[ \t]*(?:mg|mcg|u|units|cc|ml|l|g|gm|mm|cm|x)\b)", re.I)
+_SPACES = re.compile(r"[ \t]{1,3}")
+_SPACE2 = re.compile(r"[ \t]{1,2}")
+_SPACE_ANY = re.compile(r"[ \t]+")
+_FAC_GAP = re.compile(r"[ \t]{1,3}|\.[ \t]{1,2}|'s[ \t]{1,2}")
+_STATE_AFTER = re.compile(r",[ \t]?([A-Z]{2})(?![A-Za-z])")
+_DEL_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
+_STATE_CODES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
+)
+_LIVES = frozenset("lives living lived live resides residing moved from".split())
+
+
+class Found(NamedTuple):
+    start: int
+    end: int
+    entity: str
+    score: float
+    rule: str
+
+
+class _Note:
+    """The words of one note (lower case) with their offsets."""
+
+    __slots__ = ("text", "s", "e", "w", "n", "mixed")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        low = text.lower()
+        self.w = _WORD.findall(low)
+        spans = [m.span() for m in _WORD.finditer(low)]
+        self.s = [a for a, _ in spans]
+        self.e = [b for _, b in spans]
+        self.n = len(self.w)
+        lower = len(text) - len(text.translate(_DEL_LOWER))
+        self.mixed = lower * 4 > len(text)  # mixed case, not an all-caps note
+
+    def gap(self, i: int, rx: re.Pattern) -> bool:
+        """Whether the text between word ``i`` and word ``i + 1`` is what ``rx`` allows."""
+        if i < 0 or i + 1 >= self.n:
+            return False
+        return rx.fullmatch(self.text, self.e[i], self.s[i + 1]) is not None
+
+    def raw(self, i: int) -> str:
+        return self.text[self.s[i] : self.e[i]]
+
+    def initial(self, i: int) -> bool:
+        return len(self.w[i]) == 1 and self.text[self.s[i]].isupper()
+
+
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+_PREV_PLACE = frozenset(("to", "from", "on", "at", "in"))
+
+
+@functools.lru_cache(maxsize=1)
+def _interest() -> frozenset[str]:
+    """Words at which some rule starts (every other word is skipped with one set lookup)."""
+    T = L.tables()
+    return (
+        L.TITLES | L.RELATIVES | L.CREDENTIALS | L.AFTER_NAME | L.FACILITY_END | T.names | T.place_words
+        | _LETTERS | _PREV_PLACE | {"medical", "university"}
+    )
+
+
+def scan(text: str) -> list[Found]:
+    """Names and places found in ``text`` (unsorted, may overlap)."""
+    if not text:
+        return []
+    T = L.tables()
+    interest = _interest()
+    nt = _Note(text)
+    w, n = nt.w, nt.n
+    names: dict[int, tuple[float, str]] = {}  # word index -> (score, rule)
+    places: dict[int, tuple[float, str]] = {}
+
+    def mark(d, i, score, rule):
+        if i not in d or d[i][0] < score:
+            d[i] = (score, rule)
+
+    def name_like(j: int) -> bool:
+        x = w[j]
+        return x in T.names or x not in T.known and len(x) > 1 or nt.initial(j)
+
+    for i, x in enumerate(w):
+        if x not in interest:
+            continue
+        # -- titles: "Dr. Smith", "DR JONES", "Mrs. Haas", "Dr George Griffin", "Dr. X and Y aware"
+        if x in L.TITLES:
+            j = i + 1
+            if j < n and nt.gap(i, _NAME_GAP) and not L.title_stop(w[j]):
+                mark(names, j, 0.85, "title")
+                k = j
+                while k + 1 < n and k - j < 2 and nt.gap(k, _NAME_GAP) and (
+                    name_like(k + 1) or (nt.initial(k) or w[k] in T.given) and not T.safe(w[k + 1])
+                ):
+                    k += 1
+                    mark(names, k, 0.85, "title")
+                if k + 2 < n and w[k + 1] == "and" and nt.gap(k, _SPACE_ANY) and not T.safe(w[k + 2]):
+                    mark(names, k + 2, 0.8, "title_list")
+            continue
+        # -- relatives and roles: "wife mary", "dtr, Peggy", "son rob", "nurse leslie kiezulas"
+        if x in L.RELATIVES:
+            j = i + 1
+            if j < n and nt.gap(i, _REL_GAP) and w[j] not in L.STOP:
+                y = w[j]
+                if y in T.names or y in T.given or (y not in T.known and len(y) > 1):
+                    mark(names, j, 0.8, "relative")
+                    k = j
+                    if k + 1 < n and nt.gap(k, _NAME_GAP) and (
+                        name_like(k + 1) or w[k + 1] in T.surnames and not T.safe(w[k + 1])
+                    ):
+                        k += 1
+                        mark(names, k, 0.8, "relative")
+                    if k + 2 < n and w[k + 1] == "and" and (w[k + 2] in T.given or name_like(k + 2)) and w[k + 2] not in L.STOP:
+                        mark(names, k + 2, 0.75, "relative_list")
+            continue
+        # -- a name-table word that is no common word: a name anywhere
+        if x in T.names:
+            mark(names, i, 0.6, "lexicon")
+            if i + 1 < n and nt.gap(i, _NAME_GAP) and name_like(i + 1):
+                mark(names, i + 1, 0.6, "lexicon")
+            if i > 0 and nt.gap(i - 1, _NAME_GAP) and (name_like(i - 1) or w[i - 1] in T.given and not T.safe(w[i - 1])):
+                mark(names, i - 1, 0.6, "lexicon")
+            continue
+        # -- an initial before a name-like word: "E. WELSH", "B. Kargas"
+        if len(x) == 1:
+            if x not in "aios" and nt.initial(i) and nt.text.startswith(".", nt.e[i]) and nt.gap(i, _NAME_GAP):
+                nxt = nt.raw(i + 1)
+                if (w[i + 1] in T.names or w[i + 1] not in T.known) and len(nxt) > 1 and nxt[0].isupper() and (
+                    not nt.mixed or not nxt.isupper() or len(nxt) > 4
+                ):
+                    mark(names, i, 0.7, "initial")
+                    mark(names, i + 1, 0.7, "initial")
+            continue
+        # -- credentials: "Herman W. Smith, RRT", "barbara j. jones bsn/rn"
+        if x in L.CREDENTIALS:
+            if i > 0 and (nt.raw(i).isupper() or not nt.mixed):
+                k, got = i - 1, 0
+                while k >= 0 and got < 3 and nt.gap(k, _NAME_GAP) and (name_like(k) or w[k] in T.given):
+                    mark(names, k, 0.7, "credential")
+                    k, got = k - 1, got + 1
+            continue
+        # -- "X aware", "X notified"
+        if x in L.AFTER_NAME:
+            if i > 0 and nt.gap(i - 1, _SPACES) and name_like(i - 1) and len(w[i - 1]) > 1:
+                mark(names, i - 1, 0.7, "after_name")
+            continue
+        _places(nt, T, i, places, mark)
+
+    # "Middle River, MD": the words before a state code after a comma
+    if "," in text:
+        for m in _STATE_AFTER.finditer(text):
+            if m.group(1) not in _STATE_CODES:
+                continue
+            i = bisect.bisect_left(nt.e, m.start())
+            if i < n and nt.e[i] == m.start() and (w[i] in T.places or not T.safe(w[i])):
+                mark(places, i, 0.65, "town_state")
+                if i > 0 and nt.gap(i - 1, _SPACE2) and not T.safe(w[i - 1]):
+                    mark(places, i - 1, 0.65, "town_state")
+
+    out = [Found(nt.s[i], nt.e[i], PERSON, sc, r) for i, (sc, r) in names.items()]
+    out += [Found(nt.s[i], nt.e[i], LOCATION, sc, r) for i, (sc, r) in places.items() if i not in names]
+    return out
+
+
+def _places(nt: _Note, T: L.Tables, i: int, places: dict, mark) -> None:
+    w, n, x = nt.w, nt.n, nt.w[i]
+    # facility names: "Sacred Heart Hosp", "Kessler Medical Center", "University of Maryland Hospital"
+    if x in L.FACILITY_END or x == "medical" and i + 1 < n and w[i + 1] in ("center", "ctr"):
+        k, got = i - 1, []
+        while k >= 0 and len(got) < 4 and nt.gap(k, _FAC_GAP):
+            y = w[k]
+            if y == "of" and k > 0 and w[k - 1] not in L.STOP:
+                got.append(k)
+            elif y in L.STOP or y in T.clinical or y in L.FACILITY and y not in ("memorial", "va"):
+                break
+            else:
+                got.append(k)
+            k -= 1
+        if got and w[got[-1]] == "of":
+            got.pop()
+        # "cardiac rehab", "needs rehab": a weak facility word needs a proper name before it
+        if x not in ("hospital", "hosp", "hosptial", "medical", "vamc") and not any(
+            not T.safe(w[k]) or nt.mixed and nt.text[nt.s[k]].isupper() for k in got
+        ):
+            got = []
+        for k in got:
+            mark(places, k, 0.7, "facility")
+        return
+    if x == "university":
+        if i + 2 < n and w[i + 1] == "of" and w[i + 2] not in L.STOP:
+            mark(places, i, 0.7, "university")
+            mark(places, i + 2, 0.7, "university")
+        return
+    if x in T.place_words:
+        mark(places, i, 0.6, "gazetteer")
+        return
+    if x not in _PREV_PLACE or i + 1 >= n:
+        return
+    j, y = i + 1, w[i + 1]
+    # a two-word place ("Middle River") right after "in" / "from" / "to"
+    if j + 1 < n and y + " " + w[j + 1] in T.places and nt.gap(j, _SPACE2):
+        mark(places, j, 0.6, "gazetteer2")
+        mark(places, j + 1, 0.6, "gazetteer2")
+        return
+    if not nt.gap(i, _SPACE_ANY):
+        return
+    # a unit or building with a floor number: "to Quartermain 6", "on Smith 2"
+    if x != "in" and not T.safe(y) and len(y) > 2 and _UNIT_NUMBER.match(nt.text, nt.e[j]):
+        mark(places, j, 0.65, "unit_number")
+        return
+    # hospital acronyms: "to XGH", "from ABMC"
+    raw = nt.raw(j)
+    if x != "on" and 2 <= len(raw) <= 5 and raw.isupper() and (raw.endswith("H") or raw.endswith("MC") or raw.startswith("VA")):
+        if y not in T.clinical and y not in T.english and y not in L.STOP:
+            mark(places, j, 0.6, "hospital_acronym")
+            return
+    # "lives in X", "lives alone in X"
+    if x in ("in", "to") and (i > 0 and w[i - 1] in _LIVES or i > 1 and w[i - 2] in _LIVES):
+        if not T.safe(y) and len(y) > 2:
+            mark(places, j, 0.6, "lives_in")
+            if j + 1 < n and nt.gap(j, _SPACE2) and not T.safe(w[j + 1]):
+                mark(places, j + 1, 0.6, "lives_in")
