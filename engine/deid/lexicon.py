@@ -43,7 +43,7 @@ RELATIVES = frozenset(
     fiance fiancee niece neice nephew grandson granddaughter grandchild grandmother grandfather grandma grandpa
     aunt uncle cousin spouse partner companion neighbor neighbour sibling sil dil gf bf hcp poa guardian
     nurse rn np pa resident intern fellow attending surgeon cardiologist pcp sw chaplain pastor priest rabbi
-    therapist dietician dietitian nutritionist pharmacist interpreter translator named""".split()
+    therapist dietician dietitian nutritionist pharmacist interpreter translator named lawyer attorney""".split()
 )
 #: credentials after a name ("Herman W. Smith, RRT", "barbara j. jones bsn/rn")
 CREDENTIALS = frozenset(
@@ -58,7 +58,7 @@ FACILITY = frozenset(
     infirmary sanitarium hospice campus memorial va vamc healthcare health""".split()
 )
 #: words that end a facility name only as the last word ("... Medical Center")
-FACILITY_END = frozenset("hospital hosp hosptial clinic rehab infirmary hospice campus vamc".split())
+FACILITY_END = frozenset("hospital hosp hosptial clinic rehab infirmary hospice campus vamc memorial".split())
 #: words before a place ("lives in", "transferred from", "moved to")
 PLACE_BEFORE = frozenset("in from to at near of".split())
 #: words that never start or continue a name or place, whatever the tables say
@@ -73,7 +73,7 @@ STOP = frozenset(
     family families md mds rn rns np nps team staff service services note notes order orders please thanks
     unit floor bed room ward office home house rehab hospital hosp outside other local community same another
     prior previous recent new old state county city north south east west upper lower left right
-    mr mrs ms dr drs miss doctor""".split()
+    mr mrs ms dr drs miss doctor etc""".split()
 )
 #: the common English words a name table also holds that are still read as names right
 #: after a title or relative word (they are not function words)

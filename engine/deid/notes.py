@@ -36,17 +36,26 @@ _WORD = re.compile(r"[a-z](?:[a-z]|'(?=[a-z][a-z])|-(?=[a-z]))*")
 _NAME_GAP = re.compile(r"[ \t]{1,3}|\.[ \t]{0,2}|\.?,[ \t]{0,2}")
 #: between a relative / role word and the name: ``wife, Mary``, ``son (Rob)``, ``dtr- peggy``
 _REL_GAP = re.compile(r"(?:'s)?[ \t]*[,:(\-\"]?[ \t]*(?:(?:is|named|who is)[ \t]+)?\"?")
-_UNIT_NUMBER = re.compile(r"[ \t]{1,2}[1-9](?![\d./:%]|[ \t]*(?:mg|mcg|u|units|cc|ml|l|g|gm|mm|cm|x)\b)", re.I)
+_UNIT_NUMBER = re.compile(r"[ \t]{1,2}[1-9](?![\d/:%]|\.\d|[ \t]*(?:mg|mcg|u|units|cc|ml|l|g|gm|mm|cm|x)\b)", re.I)
 _SPACES = re.compile(r"[ \t]{1,3}")
 _SPACE2 = re.compile(r"[ \t]{1,2}")
 _SPACE_ANY = re.compile(r"[ \t]+")
 _FAC_GAP = re.compile(r"[ \t]{1,3}|\.[ \t]{1,2}|'s[ \t]{1,2}")
+_FLOOR = re.compile(
+    r"[ \t]{1,2}[1-9](?:[ \t]*(?:[.,;)|]|$)|[ \t]+(?:when|today|tomorrow|tonight|if|this|post|bed|for|later|once|after)\b)",
+    re.I | re.M,
+)
+_CRED_GAP = re.compile(r"[ \t]{1,3}|,[ \t]{0,2}")
+_WEAK_TITLES = frozenset(("ms", "mr", "miss", "mister"))
+#: state codes that are also clinical abbreviations ("intubated, IN", "htn, MI", "cordis, DC")
+_AMBIGUOUS_STATES = frozenset("IN MI DC OK PA CO MD ME OR HI MS LA AL DE ID GA VA CT SC MA NE MO OH NC ND SD".split())
 _STATE_AFTER = re.compile(r",[ \t]?([A-Z]{2})(?![A-Za-z])")
 _DEL_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
 _STATE_CODES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
     "OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
 )
+_MOVED = frozenset("transfer transferred transfered xfer xferred tx txd admitted back go going sent return returned".split())
 _LIVES = frozenset("lives living lived live resides residing moved from".split())
 
 
@@ -126,12 +135,13 @@ def scan(text: str) -> list[Found]:
         # -- titles: "Dr. Smith", "DR JONES", "Mrs. Haas", "Dr George Griffin", "Dr. X and Y aware"
         if x in L.TITLES:
             j = i + 1
-            if j < n and nt.gap(i, _NAME_GAP) and not L.title_stop(w[j]):
+            if j < n and nt.gap(i, _NAME_GAP) and not L.title_stop(w[j]) and (
+                x not in _WEAK_TITLES or w[j] in T.names or w[j] not in T.known and len(w[j]) > 2
+                or not T.safe(w[j]) and (nt.text.startswith(".", nt.e[i]) or nt.text[nt.s[i] + 1].islower())
+            ):
                 mark(names, j, 0.85, "title")
                 k = j
-                while k + 1 < n and k - j < 2 and nt.gap(k, _NAME_GAP) and (
-                    name_like(k + 1) or (nt.initial(k) or w[k] in T.given) and not T.safe(w[k + 1])
-                ):
+                while k + 1 < n and k - j < 2 and nt.gap(k, _NAME_GAP) and _next_name(nt, T, k, name_like):
                     k += 1
                     mark(names, k, 0.85, "title")
                 if k + 2 < n and w[k + 1] == "and" and nt.gap(k, _SPACE_ANY) and not T.safe(w[k + 2]):
@@ -145,9 +155,7 @@ def scan(text: str) -> list[Found]:
                 if y in T.names or y in T.given or (y not in T.known and len(y) > 1):
                     mark(names, j, 0.8, "relative")
                     k = j
-                    if k + 1 < n and nt.gap(k, _NAME_GAP) and (
-                        name_like(k + 1) or w[k + 1] in T.surnames and not T.safe(w[k + 1])
-                    ):
+                    if k + 1 < n and nt.gap(k, _NAME_GAP) and _next_name(nt, T, k, name_like):
                         k += 1
                         mark(names, k, 0.8, "relative")
                     if k + 2 < n and w[k + 1] == "and" and (w[k + 2] in T.given or name_like(k + 2)) and w[k + 2] not in L.STOP:
@@ -163,19 +171,24 @@ def scan(text: str) -> list[Found]:
             continue
         # -- an initial before a name-like word: "E. WELSH", "B. Kargas"
         if len(x) == 1:
-            if x not in "aios" and nt.initial(i) and nt.text.startswith(".", nt.e[i]) and nt.gap(i, _NAME_GAP):
+            if x not in "aios" and nt.initial(i) and nt.text.startswith(".", nt.e[i]) and nt.gap(i, _NAME_GAP) and (
+                nt.s[i] == 0 or nt.text[nt.s[i] - 1] in " \t\n(\"-"
+            ):
                 nxt = nt.raw(i + 1)
-                if (w[i + 1] in T.names or w[i + 1] not in T.known) and len(nxt) > 1 and nxt[0].isupper() and (
-                    not nt.mixed or not nxt.isupper() or len(nxt) > 4
+                y = w[i + 1]
+                if (y in T.names or y not in T.known or y in T.surnames and y not in T.clinical and y not in L.STOP) and (
+                    len(nxt) > 1 and nxt[0].isupper()
                 ):
                     mark(names, i, 0.7, "initial")
                     mark(names, i + 1, 0.7, "initial")
             continue
         # -- credentials: "Herman W. Smith, RRT", "barbara j. jones bsn/rn"
         if x in L.CREDENTIALS:
-            if i > 0 and (nt.raw(i).isupper() or not nt.mixed):
+            if i > 0 and (nt.raw(i).isupper() or not nt.mixed or x not in ("md", "do", "pa")):
                 k, got = i - 1, 0
-                while k >= 0 and got < 3 and nt.gap(k, _NAME_GAP) and (name_like(k) or w[k] in T.given):
+                while k >= 0 and got < 3 and nt.gap(k, _NAME_GAP if got else _CRED_GAP) and (
+                    name_like(k) and (len(w[k]) > 1 or got) or w[k] in T.given and not T.safe(w[k]) or len(w[k]) == 1 and got
+                ):
                     mark(names, k, 0.7, "credential")
                     k, got = k - 1, got + 1
             continue
@@ -192,24 +205,56 @@ def scan(text: str) -> list[Found]:
             if m.group(1) not in _STATE_CODES:
                 continue
             i = bisect.bisect_left(nt.e, m.start())
-            if i < n and nt.e[i] == m.start() and (w[i] in T.places or not T.safe(w[i])):
+            if i >= n or nt.e[i] != m.start():
+                continue
+            if i > 0 and nt.gap(i - 1, _SPACE2) and w[i - 1] + " " + w[i] in T.places:
+                mark(places, i - 1, 0.65, "town_state")
                 mark(places, i, 0.65, "town_state")
-                if i > 0 and nt.gap(i - 1, _SPACE2) and not T.safe(w[i - 1]):
-                    mark(places, i - 1, 0.65, "town_state")
+            elif w[i] in T.places and w[i] not in T.clinical or m.group(1) not in _AMBIGUOUS_STATES and not T.safe(w[i]):
+                mark(places, i, 0.65, "town_state")
 
+    _propagate(nt, T, names, places)
     out = [Found(nt.s[i], nt.e[i], PERSON, sc, r) for i, (sc, r) in names.items()]
     out += [Found(nt.s[i], nt.e[i], LOCATION, sc, r) for i, (sc, r) in places.items() if i not in names]
     return out
 
 
+def _next_name(nt: _Note, T: L.Tables, k: int, name_like) -> bool:
+    """After a title or relative: whether word ``k + 1`` continues the name that word ``k`` is part of
+    ("Dr B Muse", "dr. john bowman", "dtr Frances Baker")."""
+    y = nt.w[k + 1]
+    if y in L.STOP or y in T.clinical or y in L.TITLES:
+        return False
+    if y in T.names or nt.initial(k + 1):
+        return True
+    return nt.initial(k) or nt.w[k] in T.given and (y in T.surnames or y not in T.known)
+
+
+def _propagate(nt: _Note, T: L.Tables, names: dict, places: dict) -> None:
+    """A word found as a name or place is found everywhere in the note ("Radu ... Radu")."""
+    seen = {nt.w[i]: ("PERSON", sc) for i, (sc, _) in names.items()}
+    seen.update({nt.w[i]: ("LOCATION", sc) for i, (sc, _) in places.items() if i not in names})
+    seen = {x: v for x, v in seen.items() if len(x) > 2 and not T.safe(x) and x not in L.TITLES}
+    if not seen:
+        return
+    for i, x in enumerate(nt.w):
+        if x in seen and i not in names and i not in places:
+            ent, sc = seen[x]
+            (names if ent == "PERSON" else places)[i] = (min(sc, 0.6), "same_word")
+
+
 def _places(nt: _Note, T: L.Tables, i: int, places: dict, mark) -> None:
     w, n, x = nt.w, nt.n, nt.w[i]
     # facility names: "Sacred Heart Hosp", "Kessler Medical Center", "University of Maryland Hospital"
-    if x in L.FACILITY_END or x == "medical" and i + 1 < n and w[i + 1] in ("center", "ctr"):
+    if x == "memorial":
+        mark(places, i, 0.6, "facility")
+    if x in L.FACILITY_END or x in ("medical", "med") and i + 1 < n and w[i + 1] in ("center", "ctr"):
         k, got = i - 1, []
         while k >= 0 and len(got) < 4 and nt.gap(k, _FAC_GAP):
             y = w[k]
             if y == "of" and k > 0 and w[k - 1] not in L.STOP:
+                got.append(k)
+            elif y in ("st", "saint") or len(y) == 2 and nt.raw(k).isupper() and nt.raw(k) in _STATE_CODES:
                 got.append(k)
             elif y in L.STOP or y in T.clinical or y in L.FACILITY and y not in ("memorial", "va"):
                 break
@@ -219,20 +264,24 @@ def _places(nt: _Note, T: L.Tables, i: int, places: dict, mark) -> None:
         if got and w[got[-1]] == "of":
             got.pop()
         # "cardiac rehab", "needs rehab": a weak facility word needs a proper name before it
-        if x not in ("hospital", "hosp", "hosptial", "medical", "vamc") and not any(
-            not T.safe(w[k]) or nt.mixed and nt.text[nt.s[k]].isupper() for k in got
-        ):
+        proper = any(not T.safe(w[k]) or nt.mixed and nt.text[nt.s[k]].isupper() for k in got)
+        strong = x in ("hospital", "hosp", "hosptial", "medical", "med", "vamc", "memorial")
+        if got and not proper and not (strong and got[-1] > 0 and w[got[-1] - 1] in _PREV_PLACE):
             got = []
         for k in got:
             mark(places, k, 0.7, "facility")
         return
     if x == "university":
-        if i + 2 < n and w[i + 1] == "of" and w[i + 2] not in L.STOP:
-            mark(places, i, 0.7, "university")
-            mark(places, i + 2, 0.7, "university")
+        if i + 2 < n and w[i + 1] == "of" and (w[i + 2] not in L.STOP or nt.raw(i + 2) in _STATE_CODES):
+            for k in (i, i + 1, i + 2):
+                mark(places, k, 0.7, "university")
         return
     if x in T.place_words:
         mark(places, i, 0.6, "gazetteer")
+        return
+    # a word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"
+    if x not in T.known and len(x) > 5 and _FLOOR.match(nt.text, nt.e[i]):
+        mark(places, i, 0.55, "unit_number")
         return
     if x not in _PREV_PLACE or i + 1 >= n:
         return
@@ -244,13 +293,21 @@ def _places(nt: _Note, T: L.Tables, i: int, places: dict, mark) -> None:
         return
     if not nt.gap(i, _SPACE_ANY):
         return
+    if y == "the" and j + 1 < n and nt.gap(j, _SPACE_ANY):
+        j, y = j + 1, w[j + 1]
     # a unit or building with a floor number: "to Quartermain 6", "on Smith 2"
     if x != "in" and not T.safe(y) and len(y) > 2 and _UNIT_NUMBER.match(nt.text, nt.e[j]):
         mark(places, j, 0.65, "unit_number")
         return
+    # "transferred to X", "admitted to X" with X a word no table knows
+    if x == "to" and y not in T.known and len(y) > 3 and i > 0 and w[i - 1] in _MOVED:
+        mark(places, j, 0.6, "moved_to")
+        return
     # hospital acronyms: "to XGH", "from ABMC"
     raw = nt.raw(j)
-    if x != "on" and 2 <= len(raw) <= 5 and raw.isupper() and (raw.endswith("H") or raw.endswith("MC") or raw.startswith("VA")):
+    if x != "on" and 2 <= len(raw) <= 5 and (raw.isupper() or len(raw) <= 3 and y not in T.known) and (
+        y.endswith("h") or y.endswith("mc") or y.startswith("va")
+    ):
         if y not in T.clinical and y not in T.english and y not in L.STOP:
             mark(places, j, 0.6, "hospital_acronym")
             return
