@@ -85,7 +85,7 @@ def _table(texts, ids=None) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def engine():
-    from engine.deid.engine import DeidEngine
+    from engine.deid.detector import DeidEngine
 
     return DeidEngine().setup()
 
@@ -164,7 +164,7 @@ def test_gold_recall_per_type(engine, gold):
 
 
 def test_prescreen_changes_nothing(gold):
-    from engine.deid.engine import DeidEngine
+    from engine.deid.detector import DeidEngine
 
     texts = [d["text"] for d in gold[:80]] + [CLEAN, PLACEHOLDER_ONLY, NOTE, "", "no candidates at all here"]
     on = DeidEngine(prescreen="doc").setup().annotate(texts)
@@ -256,7 +256,7 @@ def test_redact_on_gold_set(engine, gold):
 
 def test_redact_gate_rejects_what_survives(engine, monkeypatch):
     """A document whose redaction leaves a hit behind is rejected, not written."""
-    import engine.deid.engine as E
+    import engine.deid.detector as E
 
     st, m = _stage(engine)
     monkeypatch.setattr(E, "redact", lambda text, hits: text)  # a broken redactor
@@ -319,14 +319,14 @@ def test_deid_config_fields():
 
 
 def test_unknown_entity_is_an_error():
-    from engine.deid.engine import DeidEngine
+    from engine.deid.detector import DeidEngine
 
     with pytest.raises(ValueError, match="unknown deid entities"):
         DeidEngine(entities=["PERSON", "SHOE_SIZE"])
 
 
 def test_entity_subset(gold):
-    from engine.deid.engine import DeidEngine
+    from engine.deid.detector import DeidEngine
 
     hits = DeidEngine(entities=["DATE_TIME", "US_SSN"]).setup().annotate([NOTE])[0]
     assert {h.entity for h in hits} == {"DATE_TIME", "US_SSN"}

@@ -14,56 +14,60 @@ from __future__ import annotations
 
 import re
 
+from engine.deid.lexicon import ascii_lower
 from engine.deid.notes import Found
 
 DATE = "DATE_TIME"
+_ANY_DIGIT = re.compile(r"\d")
 PHONE = "PHONE_NUMBER"
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 )
-_UNITS = r"(?:[ \t]*(?:mg|mcg|meq|mmol|units?|u|cc|ml|l|gm?|kg|mm|cm|cal|kcal|%|mmhg|hrs?|min|x)\b)"
-#: m/d, m/d/yy, m/d/yyyy, m-d-yy, m-d-yyyy, and ranges m/d-m/d
-_MD = re.compile(
-    r"(?<![\d/.:\-+])(?P<phi>(?P<mo>1[0-2]|0?[1-9])(?P<sep>/)(?P<d>3[01]|[12]\d|0?[1-9])(?:/(?P<y>\d{4}|\d{2}))?"
-    r"|(?P<mo2>1[0-2]|0?[1-9])-(?P<d2>3[01]|[12]\d|0?[1-9])-(?P<y2>\d{4}|\d{2})"
-    r"|(?P<mo3>1[0-2]|0?[1-9])/(?P<y3>[4-9]\d))"
-    r"(?![\d/]|\.\d|:\d|" + _UNITS[:-1] + r"))",
-    re.I,
+_UNITS = (
+    r"(?:[ \t]*(?:mg|mcg|meq|mmol|units?|u|cc|ml|l|liters?|lpm|bpm|gm?|kg|mm|cm|cal|kcal|mmhg|hrs?|min|x|peep|ips|ps)\b"
+    r"|[ \t]*%)"
 )
+#: digit shapes of m/d, m/d/yy, m/d/yyyy, m-d-yy, m/yy (validated in Python; every regex
+#: here starts with a character class or a literal and runs on the lower-cased note, so ``re``
+#: scans for its first character in C)
+_MD = re.compile(r"[0-9][0-9]?(?P<sep>[/\-])[0-9][0-9]?(?:(?P=sep)[0-9]{2,4})?(?![0-9/]|\.[0-9]|:[0-9])")
+_UNIT_AFTER = re.compile(_UNITS)
 #: words before an m/d that make it a score, a ratio or a dose, not a date
 _NOT_DATE_BEFORE = re.compile(
     r"\b(?:pain|strength|str|grade|gr|bp|pressure|murmur|ratio|ie|i:e|rate|score|scale|apgar|gcs|out of|x|about|"
-    r"approx|sbp|map|abp|nbp|cvp|pap|pad|pa|hr|rr|sat|sats|vent|ac|peep|ps|psv|cpap|bipap|tv|fio2|abg|vbg|"
-    r"ett|et|ng|og|iabp|augmenting|unloading|rate of|at|is|was|of|to)[ \t:=]*$",
-    re.I,
+    r"sbp|map|abp|nbp|cvp|pap|pad|pa|hr|rr|sat|sats|vent|ac|peep|ps|psv|cpap|bipap|tv|fio2|abg|vbg|"
+    r"ett|et|ng|og|iabp|augmenting|unloading|rate of)[ \t:=]*$"
 )
-_MONTH_DAY = re.compile(
-    rf"(?<![A-Za-z])(?P<phi>{_MONTH}\.?,?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
-    rf"|{_MONTH}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d\d))(?![A-Za-z\d])",
-    re.I,
+#: ventilator settings before an m/d ("PSV of 10/5", "CPAP 12/5/40%", "flowby 6/3")
+_VENT_BEFORE = re.compile(
+    r"\b(?:cpap|bipap|psv|ps|ips|peep|simv|imv|vent|vented|ventilation|settings|flowby|support|a/c|ac)\b"
+    r"[^a-z\n]*(?:\b[a-z]{1,3}\b[^a-z\n]*)*$"
+)
+_PAIN_BEFORE = re.compile(r"\b(?:pain|cp|rating|rated|rates|scale|discomfort|ha|headache)\b|#|\($")
+_MONTH_FIRST = re.compile(
+    rf"(?P<phi>{_MONTH}\.?,?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
+    rf"|{_MONTH}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d\d))(?![a-z\d])"
+)
+_DAY_FIRST = re.compile(
+    rf"(?P<phi>\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?)(?![a-z\d])"
 )
 #: two-digit years: "'85", "CA'88", "62'" (a two-digit number of 20+ with a trailing quote)
-_YEAR2 = re.compile(r"(?<![\w'])(?P<phi>'\d\d)(?![\d'])|(?<![\w'.])(?P<phi2>[2-9]\d')(?![\d\"A-Za-z])")
+_YEAR2 = re.compile(r"'(?P<phi>\d\d)(?![\d'])|(?P<phi2>[2-9]\d)'(?![\d\"a-z])")
 #: four-digit years: 1960-1999 anywhere (no time has 60+ minutes), 1900-2039 after a year word
-_YEAR4 = re.compile(
-    r"(?<![\d/.:\-])(?P<phi>19[6-9]\d)(?![\d/.:]|" + _UNITS[:-1] + r"))"
-    r"|(?:\b(?:in|since|of|year|yr|cabg|mi|dx|diagnosed|until|born|'|,)[ \t]+)(?P<phi2>19\d\d|20[0-3]\d)(?![\d/.:]|"
-    + _UNITS[:-1]
-    + r"))",
-    re.I,
-)
+_YEAR4 = re.compile(r"(?P<phi>19\d\d|20[0-3]\d)(?![\d/.:]|" + _UNITS[:-1] + r"))")
+_YEAR_WORD = re.compile(r"(?:\b(?:in|since|of|year|yr|cabg|mi|dx|diagnosed|until|born)|[',])[ \t]+$")
 _PHONE = re.compile(
-    r"(?<![\d/.\-])(?P<phi>\(?\d{3}\)?[ \t]*[\-./]?[ \t]*\d{3}[ \t]*[\-./]?[ \t]*\d{4}"
+    r"(?P<phi>\(?\d{3}\)?[ \t]*[\-./]?[ \t]*\d{3}[ \t]*[\-./]?[ \t]*\d{4}"
     r"(?:[ \t]*(?:x|ext\.?)[ \t]*\d{1,5})?)(?![\d/]|\.\d)"
 )
-_PHONE7 = re.compile(r"(?<![\d/.\-])(?P<phi>\d{3}-\d{4})(?![\d\-/]|\.\d|" + _UNITS[:-1] + r"))", re.I)
-_PAGER = re.compile(r"\b(?:pager|beeper|pgr|pg|page|beep|cell|phone|tel|ph)\b[ \t.:]*(?:#|no\.?)?[ \t:]*(?P<phi>\d{4,5})(?!\d)", re.I)
-
-
-_ALPHA = re.compile(r"[A-Za-z]+")
+_PHONE7 = re.compile(r"(?P<phi>\d{3}-\d{4})(?![\d\-/]|\.\d|" + _UNITS[:-1] + r"))")
+_PAGER = re.compile(r"(?:p(?:a?ger|g|gr|h|hone)|beep(?:er)?|cell|tel)\b[ \t.:]*(?:#|no\.?)?[ \t:]*(?P<phi>\d{4,5})(?!\d)")
+_DIGITS_BEFORE = frozenset("0123456789/.:-+")
+_ROUND = re.compile(r"\d\d[05]-(?:\d\d00|\d\d30|\d\d15|\d\d45)")
+_ALPHA = re.compile(r"[a-z]+")
+_STRONG_DAY = re.compile(r"\d[ \t]*$|\d{4}|'\d\d|\d(?:st|nd|rd|th)")
 
 
 def _span(m: re.Match) -> tuple[int, int]:
@@ -73,40 +77,94 @@ def _span(m: re.Match) -> tuple[int, int]:
     return m.span()
 
 
+def _after_digit(text: str, s: int) -> bool:
+    return s > 0 and (text[s - 1] in _DIGITS_BEFORE or text[s - 1].isalpha() and text[s - 1] in "xX")
+
+
+def _after_number(low: str, s: int) -> bool:
+    """A digit shape right after a digit, ``/`` or ``:`` (or ``.``/``-`` after a digit) is part
+    of a longer number ("7.51/34/54", "128/30/7.52", "1-1-1")."""
+    if s == 0:
+        return False
+    c = low[s - 1]
+    if c.isdigit() or c in "/:+":
+        return True
+    return c in ".-" and s > 1 and low[s - 2].isdigit()
+
+
+def _md(low: str, m: re.Match) -> bool:
+    """Whether an m/d digit shape is a date."""
+    parts = low[m.start() : m.end()].replace("-", "/").split("/")
+    mo, d = int(parts[0]), int(parts[1])
+    if not 1 <= mo <= 12:
+        return False
+    if _UNIT_AFTER.match(low, m.end()):
+        return False
+    if len(parts) == 3:
+        y = parts[2]
+        return 1 <= d <= 31 and (len(y) == 2 or "1900" <= y <= "2099")
+    if m.group("sep") == "-":
+        return False  # "10-12": a range
+    if d > 31:
+        return len(parts[1]) == 2 and d >= 40  # m/yy: "12/93"
+    if d == 0:
+        return False
+    s = m.start()
+    if _NOT_DATE_BEFORE.search(low, max(0, s - 12), s) or _VENT_BEFORE.search(low, max(0, s - 40), s):
+        return False
+    if d == 10 and mo <= 10 and _PAIN_BEFORE.search(low, max(0, s - 30), s):
+        return False  # a pain score
+    return not (mo <= 4 and d <= 4 and mo < d or mo == d and mo <= 5)  # 1/2, 3/4: fractions; 5/5: strength
+
+
 def scan(text: str) -> list[Found]:
     out: list[Found] = []
-    for m in _MD.finditer(text):
-        s, e = m.span("phi")
-        if m.group("y") is None and m.group("y2") is None and m.group("y3") is None:
-            mo, d = int(m.group("mo")), int(m.group("d"))
-            if _NOT_DATE_BEFORE.search(text, max(0, s - 12), s):
-                continue
-            if mo <= 4 and d <= 4 and mo < d:  # 1/2, 1/3, 3/4: fractions
-                continue
-            if text.startswith("/", e) or text[e : e + 1].isdigit():
-                continue
+    if not _ANY_DIGIT.search(text):
+        return out
+    low = ascii_lower(text)
+    for m in _MD.finditer(low):
+        s, e = m.span()
+        if _after_number(low, s) or not _md(low, m):
+            continue
         out.append(Found(s, e, DATE, 0.6, "date_md"))
-    for m in _MONTH_DAY.finditer(text):
-        s, e = m.span("phi")
-        word = _ALPHA.search(text, s, e).group().lower()
-        if word in ("may", "mar", "march", "jan", "dec", "sept", "sep", "june", "jun") and not re.search(r"\d", text[s:e]):
-            continue
-        if word == "may" and not text[s].isupper() and not re.search(r"\d[ \t]*$|\d{4}|'\d\d|st|nd|rd|th", text[s:e]):
-            continue
-        out.append(Found(s, e, DATE, 0.7, "date_month"))
-    for m in _YEAR2.finditer(text):
+    for rx in (_MONTH_FIRST, _DAY_FIRST):
+        for m in rx.finditer(low):
+            s, e = m.span("phi")
+            if s > 0 and low[s - 1].isalnum():
+                continue
+            word = _ALPHA.search(low, s, e).group()
+            if word in ("may", "mar", "march", "jan", "dec", "sept", "sep", "june", "jun") and rx is _MONTH_FIRST and not (
+                text[s].isupper() or _STRONG_DAY.search(low, s, e)
+            ):
+                continue
+            out.append(Found(s, e, DATE, 0.7, "date_month"))
+    for m in _YEAR2.finditer(low):
         s, e = _span(m)
+        if m.group("phi") is not None and s > 1 and text[s - 2].isalpha() and text[s - 2].islower():
+            continue  # "pt's" is no year; "CA'88" is
+        if m.group("phi2") is not None and s > 0 and (low[s - 1].isalnum() or low[s - 1] in ".'"):
+            continue
         out.append(Found(s, e, DATE, 0.55, "year2"))
-    for m in _YEAR4.finditer(text):
-        s, e = _span(m)
+    for m in _YEAR4.finditer(low):
+        s, e = m.span("phi")
+        if s > 0 and (low[s - 1].isdigit() or low[s - 1] in "/.:-"):
+            continue
+        if not ("1960" <= m.group("phi") <= "1999" or _YEAR_WORD.search(low, max(0, s - 16), s)):
+            continue
         out.append(Found(s, e, DATE, 0.55, "year4"))
-    for m in _PHONE.finditer(text):
+    for m in _PHONE.finditer(low):
         s, e = m.span("phi")
+        if _after_number(low, s):
+            continue
         out.append(Found(s, e, PHONE, 0.7, "phone"))
-    for m in _PHONE7.finditer(text):
+    for m in _PHONE7.finditer(low):
         s, e = m.span("phi")
+        if _after_number(low, s) or _ROUND.fullmatch(low, s, e):
+            continue
         out.append(Found(s, e, PHONE, 0.6, "phone7"))
-    for m in _PAGER.finditer(text):
+    for m in _PAGER.finditer(low):
+        if m.start() > 0 and low[m.start() - 1].isalpha():
+            continue
         s, e = m.span("phi")
         out.append(Found(s, e, PHONE, 0.6, "pager"))
     return out

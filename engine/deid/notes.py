@@ -74,7 +74,7 @@ class _Note:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        low = text.lower()
+        low = L.ascii_lower(text)
         self.w = _WORD.findall(low)
         spans = [m.span() for m in _WORD.finditer(low)]
         self.s = [a for a, _ in spans]

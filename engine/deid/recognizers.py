@@ -211,9 +211,67 @@ def spans(pat: P.PhiPattern, text: str, pos: int = 0, endpos: int | None = None)
             return
 
 
-def clinical_recognizers(entities=None) -> list[ClinicalPatternRecognizer]:
+class NoteRecognizer(EntityRecognizer):
+    """Names, places, dates and phones as real notes write them: :func:`engine.deid.notes.scan`
+    (word tables and context) and :func:`engine.deid.note_dates.scan`.
+
+    Both work per note (a name found once is found everywhere in its note), so when the
+    engine joins several notes into one text it sets :attr:`bounds` (start offsets of the
+    notes in the joined text) and each note is scanned on its own.
+    """
+
+    ENTITIES = (P.PERSON, P.LOCATION, P.DATE, P.PHONE)
+
+    def __init__(self, entities=None):
+        self.bounds: list[int] | None = None
+        super().__init__(
+            supported_entities=[e for e in self.ENTITIES if entities is None or e in entities],
+            name="ClinicalNoteRecognizer",
+            supported_language="en",
+            version="1",
+            context=None,
+        )
+
+    def load(self) -> None:  # tables are loaded on first use (engine.deid.lexicon.tables)
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        from engine.deid import note_dates, notes
+
+        wanted = set(self.supported_entities) & set(entities or self.supported_entities)
+        bounds = self.bounds or [0]
+        out: list[RecognizerResult] = []
+        for k, a in enumerate(bounds):
+            b = bounds[k + 1] - 1 if k + 1 < len(bounds) else len(text)
+            note = text[a:b] if (a, b) != (0, len(text)) else text
+            for f in notes.scan(note) + note_dates.scan(note):
+                if f.entity in wanted:
+                    out.append(
+                        RecognizerResult(
+                            f.entity,
+                            f.start + a,
+                            f.end + a,
+                            f.score,
+                            analysis_explanation=AnalysisExplanation(
+                                recognizer=self.name, original_score=f.score, pattern_name="note_" + f.rule
+                            ),
+                            recognition_metadata={
+                                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                                "pattern": "note_" + f.rule,
+                            },
+                        )
+                    )
+        return out
+
+
+def clinical_recognizers(entities=None, notes: bool = True) -> list[EntityRecognizer]:
+    """One pattern recognizer per entity type, plus (``notes``) the :class:`NoteRecognizer`."""
     by_type: dict[str, list[P.PhiPattern]] = {}
     for pat in P.PATTERNS:
         if entities is None or pat.entity in entities:
             by_type.setdefault(pat.entity, []).append(pat)
-    return [ClinicalPatternRecognizer(ent, pats) for ent, pats in by_type.items()]
+    out: list[EntityRecognizer] = [ClinicalPatternRecognizer(ent, pats) for ent, pats in by_type.items()]
+    if notes and (entities is None or set(entities) & set(NoteRecognizer.ENTITIES)):
+        out.append(NoteRecognizer(entities))
+    return out

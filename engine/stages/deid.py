@@ -36,7 +36,7 @@ class DeidStage(Stage):
 
     def __init__(self, manifest, engine=None) -> None:
         super().__init__(manifest)
-        self.engine = engine  # a prepared engine.deid.engine.DeidEngine (tests, benchmarks)
+        self.engine = engine  # a prepared engine.deid.detector.DeidEngine (tests, benchmarks)
         self._placeholder_cache: dict[str | None, object] = {}
 
     @property
@@ -50,7 +50,7 @@ class DeidStage(Stage):
 
     def setup(self) -> None:
         if self.engine is None:
-            from engine.deid.engine import DeidEngine
+            from engine.deid.detector import DeidEngine
 
             cfg = self.config
             self.engine = DeidEngine(
@@ -80,7 +80,7 @@ class DeidStage(Stage):
             raise ValueError(f"source {ctx.name!r}: unknown deid policy {policy!r}")
         if self.engine is None or self.engine.analyzer is None:
             self.setup()
-        from engine.deid.engine import count, describe, redact
+        from engine.deid.detector import count, describe, redact
 
         texts = table.column("text").to_pylist()
         ids = table.column("doc_id").to_pylist()
