@@ -255,7 +255,7 @@ class DeidEngine:
 
     def could_match(self, text: str) -> bool:
         """The document gate: False only when no recognizer can find anything in ``text``."""
-        return P.could_match(text) or self.notes and _NOTE_GATE.search(text) is not None
+        return self.notes and _NOTE_GATE.search(text) is not None or P.could_match(text)
 
     def _run_chunk(self, parts: list[str], cmap: list[tuple[int, int, int]], raw: list[list[Hit]]) -> None:
         chunk = "\n".join(parts)

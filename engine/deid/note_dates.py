@@ -13,6 +13,7 @@ a year), doses and volumes after a number (``500-1000 cc``).
 from __future__ import annotations
 
 import re
+from itertools import chain
 
 from engine.deid.lexicon import ascii_lower
 from engine.deid.notes import Found
@@ -32,7 +33,9 @@ _UNITS = (
 #: digit shapes of m/d, m/d/yy, m/d/yyyy, m-d-yy, m/yy (validated in Python; every regex
 #: here starts with a character class or a literal and runs on the lower-cased note, so ``re``
 #: scans for its first character in C)
-_MD = re.compile(r"[0-9][0-9]?(?P<sep>[/\-])[0-9][0-9]?(?:(?P=sep)[0-9]{2,4})?(?![0-9/]|\.[0-9]|:[0-9])")
+_MD = re.compile(
+    r"[0-9][0-9]?(?:(?P<sep>/)[0-9][0-9]?(?:/[0-9]{2,4})?|-[0-9][0-9]?-[0-9]{2,4})(?![0-9/]|\.[0-9]|:[0-9])"
+)
 _UNIT_AFTER = re.compile(_UNITS)
 #: words before an m/d that make it a score, a ratio or a dose, not a date
 _NOT_DATE_BEFORE = re.compile(
@@ -50,16 +53,18 @@ _MONTH_FIRST = re.compile(
     rf"(?P<phi>{_MONTH}\.?,?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
     rf"|{_MONTH}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d\d))(?![a-z\d])"
 )
-_DAY_FIRST = re.compile(
-    rf"(?P<phi>\d{{1,2}}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?)(?![a-z\d])"
-)
+#: "20th Oct", "3 of may": the day before a month word (searched for back from the month word)
+_DAY_BEFORE = re.compile(r"(?<![\d.:/])\d{1,2}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?$")
+_MONTH_AFTER_DAY = re.compile(rf"{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?(?![a-z\d])")
+_MONTH_PREFIXES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 #: two-digit years: "'85", "CA'88", "62'" (a two-digit number of 20+ with a trailing quote)
-_YEAR2 = re.compile(r"'(?P<phi>\d\d)(?![\d'])|(?P<phi2>[2-9]\d)'(?![\d\"a-z])")
+_YEAR2 = re.compile(r"'(?P<phi>\d\d)(?![\d'])")
+_YEAR2_AFTER = re.compile(r"(?P<phi2>[2-9]\d)'(?![\d\"a-z])")
 #: four-digit years: 1960-1999 anywhere (no time has 60+ minutes), 1900-2039 after a year word
 _YEAR4 = re.compile(r"(?P<phi>19\d\d|20[0-3]\d)(?![\d/.:]|" + _UNITS[:-1] + r"))")
 _YEAR_WORD = re.compile(r"(?:\b(?:in|since|of|year|yr|cabg|mi|dx|diagnosed|until|born)|[',])[ \t]+$")
 _PHONE = re.compile(
-    r"(?P<phi>\(?\d{3}\)?[ \t]*[\-./]?[ \t]*\d{3}[ \t]*[\-./]?[ \t]*\d{4}"
+    r"(?P<phi>(?:\(\d{3}\)|\d{3})[ \t]*[\-./]?[ \t]*\d{3}[ \t]*[\-./]?[ \t]*\d{4}"
     r"(?:[ \t]*(?:x|ext\.?)[ \t]*\d{1,5})?)(?![\d/]|\.\d)"
 )
 _PHONE7 = re.compile(r"(?P<phi>\d{3}-\d{4})(?![\d\-/]|\.\d|" + _UNITS[:-1] + r"))")
@@ -79,6 +84,19 @@ def _span(m: re.Match) -> tuple[int, int]:
 
 def _after_digit(text: str, s: int) -> bool:
     return s > 0 and (text[s - 1] in _DIGITS_BEFORE or text[s - 1].isalpha() and text[s - 1] in "xX")
+
+
+def _month_words(low: str) -> list[int]:
+    """Sorted offsets of words that start with a month's first three letters (``str.find``)."""
+    found = []
+    for p in _MONTH_PREFIXES:
+        i = low.find(p)
+        while i >= 0:
+            if i == 0 or not low[i - 1].isalpha():
+                found.append(i)
+            i = low.find(p, i + 1)
+    found.sort()
+    return found
 
 
 def _after_number(low: str, s: int) -> bool:
@@ -103,8 +121,6 @@ def _md(low: str, m: re.Match) -> bool:
     if len(parts) == 3:
         y = parts[2]
         return 1 <= d <= 31 and (len(y) == 2 or "1900" <= y <= "2099")
-    if m.group("sep") == "-":
-        return False  # "10-12": a range
     if d > 31:
         return len(parts[1]) == 2 and d >= 40  # m/yy: "12/93"
     if d == 0:
@@ -127,22 +143,25 @@ def scan(text: str) -> list[Found]:
         if _after_number(low, s) or not _md(low, m):
             continue
         out.append(Found(s, e, DATE, 0.6, "date_md"))
-    for rx in (_MONTH_FIRST, _DAY_FIRST):
-        for m in rx.finditer(low):
+    for a in _month_words(low):
+        m = _MONTH_FIRST.match(low, a)
+        if m is not None:
             s, e = m.span("phi")
-            if s > 0 and low[s - 1].isalnum():
-                continue
-            word = _ALPHA.search(low, s, e).group()
-            if word in ("may", "mar", "march", "jan", "dec", "sept", "sep", "june", "jun") and rx is _MONTH_FIRST and not (
+            word = _ALPHA.match(low, s).group()
+            if word not in ("may", "mar", "march", "jan", "dec", "sept", "sep", "june", "jun") or (
                 text[s].isupper() or _STRONG_DAY.search(low, s, e)
             ):
+                out.append(Found(s, e, DATE, 0.7, "date_month"))
                 continue
-            out.append(Found(s, e, DATE, 0.7, "date_month"))
-    for m in _YEAR2.finditer(low):
+        d = _DAY_BEFORE.search(low, max(0, a - 12), a)
+        m = _MONTH_AFTER_DAY.match(low, a)
+        if d is not None and m is not None and (d.start() == 0 or not low[d.start() - 1].isalnum()):
+            out.append(Found(d.start(), m.end(), DATE, 0.7, "date_month"))
+    for m in chain(_YEAR2.finditer(low), _YEAR2_AFTER.finditer(low)):
         s, e = _span(m)
-        if m.group("phi") is not None and s > 1 and text[s - 2].isalpha() and text[s - 2].islower():
+        if m.re is _YEAR2 and s > 1 and text[s - 2].isalpha() and text[s - 2].islower():
             continue  # "pt's" is no year; "CA'88" is
-        if m.group("phi2") is not None and s > 0 and (low[s - 1].isalnum() or low[s - 1] in ".'"):
+        if m.re is _YEAR2_AFTER and s > 0 and (low[s - 1].isalnum() or low[s - 1] in ".'"):
             continue
         out.append(Found(s, e, DATE, 0.55, "year2"))
     for m in _YEAR4.finditer(low):

@@ -31,7 +31,7 @@ from engine.deid import lexicon as L
 PERSON = "PERSON"
 LOCATION = "LOCATION"
 
-_WORD = re.compile(r"[a-z](?:[a-z]|'(?=[a-z][a-z])|-(?=[a-z]))*")
+_WORD = re.compile(r"[a-z]+(?:'[a-z][a-z]+|-[a-z]+)*")
 #: between two words of one name: spaces, an initial's dot, nothing else
 _NAME_GAP = re.compile(r"[ \t]{1,3}|\.[ \t]{0,2}|\.?,[ \t]{0,2}")
 #: between a relative / role word and the name: ``wife, Mary``, ``son (Rob)``, ``dtr- peggy``
@@ -50,7 +50,6 @@ _WEAK_TITLES = frozenset(("ms", "mr", "miss", "mister"))
 #: state codes that are also clinical abbreviations ("intubated, IN", "htn, MI", "cordis, DC")
 _AMBIGUOUS_STATES = frozenset("IN MI DC OK PA CO MD ME OR HI MS LA AL DE ID GA VA CT SC MA NE MO OH NC ND SD".split())
 _STATE_AFTER = re.compile(r",[ \t]?([A-Z]{2})(?![A-Za-z])")
-_DEL_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
 _STATE_CODES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
     "OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
@@ -67,6 +66,21 @@ class Found(NamedTuple):
     rule: str
 
 
+class _Ends:
+    """End offsets of the words, computed on demand (most words are never looked at twice)."""
+
+    __slots__ = ("s", "w")
+
+    def __init__(self, s: list[int], w: list[str]) -> None:
+        self.s, self.w = s, w
+
+    def __getitem__(self, i: int) -> int:
+        return self.s[i] + len(self.w[i])
+
+    def __len__(self) -> int:
+        return len(self.s)
+
+
 class _Note:
     """The words of one note (lower case) with their offsets."""
 
@@ -76,12 +90,11 @@ class _Note:
         self.text = text
         low = L.ascii_lower(text)
         self.w = _WORD.findall(low)
-        spans = [m.span() for m in _WORD.finditer(low)]
-        self.s = [a for a, _ in spans]
-        self.e = [b for _, b in spans]
+        self.s = [m.start() for m in _WORD.finditer(low)]
+        self.e = _Ends(self.s, self.w)
         self.n = len(self.w)
-        lower = len(text) - len(text.translate(_DEL_LOWER))
-        self.mixed = lower * 4 > len(text)  # mixed case, not an all-caps note
+        # mixed case, not an all-caps note: lower-case vowels are 8%+ of the text
+        self.mixed = sum(map(text.count, "aeiou")) * 12 > len(text)
 
     def gap(self, i: int, rx: re.Pattern) -> bool:
         """Whether the text between word ``i`` and word ``i + 1`` is what ``rx`` allows."""
@@ -204,8 +217,8 @@ def scan(text: str) -> list[Found]:
         for m in _STATE_AFTER.finditer(text):
             if m.group(1) not in _STATE_CODES:
                 continue
-            i = bisect.bisect_left(nt.e, m.start())
-            if i >= n or nt.e[i] != m.start():
+            i = bisect.bisect_left(nt.s, m.start()) - 1
+            if i < 0 or nt.e[i] != m.start():
                 continue
             if i > 0 and nt.gap(i - 1, _SPACE2) and w[i - 1] + " " + w[i] in T.places:
                 mark(places, i - 1, 0.65, "town_state")
