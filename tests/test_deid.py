@@ -128,7 +128,7 @@ Follow up with PCP in 2 weeks. Dr. appointment tomorrow. Called Family, no answe
 Family Meeting held. Contact Precautions for MRSA. Team Aware.
 Signed out to night float. Cc: chart. Name Brand medication preferred.
 Vitals: BP 120/80 mmHg, HR 72, T 98.6 F, RR 16, SpO2 98% RA. Wt 82.5 kg. Ht 175 cm.
-Labs 3/14: Na 140. INR 1.2. Hct 32.1. Trop < 0.01. Lactate 1.9. pH 7.35/40/90.
+Labs: Na 140. INR 1.2. Hct 32.1. Trop < 0.01. Lactate 1.9. pH 7.35/40/90.
 EKG: NSR 72, PR 160, QRS 90, QTc 440. Echo: EF 55-60%, LVIDd 4.8 cm.
 Insulin sliding scale. Heparin 5,000 units SC TID. Vancomycin trough 15.2.
 Age 45. 89 year old. Aged 67. Case discussed at tumor board. Specimen sent to lab.

@@ -45,6 +45,15 @@ _FLOOR = re.compile(
     r"[ \t]{1,2}[1-9](?:[ \t]*(?:[.,;)|]|$)|[ \t]+(?:when|today|tomorrow|tonight|if|this|post|bed|for|later|once|after)\b)",
     re.I | re.M,
 )
+_JOIN = re.compile(r"[ \t]{1,3}|\.[ \t]{0,2}|[ \t]*-[ \t]*")
+_EPONYM_NEXT = frozenset(
+    "disease diseases syndrome sign signs scale score criteria test maneuver reflex catheter drain tube procedure "
+    "repair fundoplication lymphoma sarcoma palsy phenomenon respirations".split()
+)
+_NOT_AFTER_FACILITY = frozenset(
+    "course stay stays day days admission admissions visit visits discharge bed beds policy records record room "
+    "rooms course: acquired onset follow followup follow-up unit units".split()
+)
 _CRED_GAP = re.compile(r"[ \t]{1,3}|,[ \t]{0,2}")
 _WEAK_TITLES = frozenset(("ms", "mr", "miss", "mister"))
 #: state codes that are also clinical abbreviations ("intubated, IN", "htn, MI", "cordis, DC")
@@ -106,7 +115,11 @@ class _Note:
         return self.text[self.s[i] : self.e[i]]
 
     def initial(self, i: int) -> bool:
-        return len(self.w[i]) == 1 and self.text[self.s[i]].isupper()
+        """A capital letter alone, not the start of "M.D." / "R.N." """
+        if len(self.w[i]) != 1 or not self.text[self.s[i]].isupper():
+            return False
+        k = self.s[i] + 1
+        return not (self.text.startswith(".", k) and k + 1 < len(self.text) and self.text[k + 1].isalpha())
 
 
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
@@ -149,7 +162,8 @@ def scan(text: str) -> list[Found]:
         if x in L.TITLES:
             j = i + 1
             if j < n and nt.gap(i, _NAME_GAP) and not L.title_stop(w[j]) and (
-                x not in _WEAK_TITLES or w[j] in T.names or w[j] not in T.known and len(w[j]) > 2
+                x not in _WEAK_TITLES and (not nt.mixed or nt.text[nt.s[j]].isupper() or not T.safe(w[j]))
+                or w[j] in T.names or w[j] not in T.known and len(w[j]) > 2
                 or not T.safe(w[j]) and (nt.text.startswith(".", nt.e[i]) or nt.text[nt.s[i] + 1].islower())
             ):
                 mark(names, j, 0.85, "title")
@@ -176,6 +190,8 @@ def scan(text: str) -> list[Found]:
             continue
         # -- a name-table word that is no common word: a name anywhere
         if x in T.names:
+            if i + 1 < n and w[i + 1] in _EPONYM_NEXT or len(x) < 3:  # "Wilson disease"; "NY", "WI"
+                continue
             mark(names, i, 0.6, "lexicon")
             if i + 1 < n and nt.gap(i, _NAME_GAP) and name_like(i + 1):
                 mark(names, i + 1, 0.6, "lexicon")
@@ -227,9 +243,31 @@ def scan(text: str) -> list[Found]:
                 mark(places, i, 0.65, "town_state")
 
     _propagate(nt, T, names, places)
-    out = [Found(nt.s[i], nt.e[i], PERSON, sc, r) for i, (sc, r) in names.items()]
-    out += [Found(nt.s[i], nt.e[i], LOCATION, sc, r) for i, (sc, r) in places.items() if i not in names]
+    for i in names:
+        places.pop(i, None)
+    return _merge(nt, names, PERSON) + _merge(nt, places, LOCATION)
+
+
+def _merge(nt: _Note, found: dict, entity: str) -> list[Found]:
+    """One span per run of found words that only spaces, dots or hyphens separate
+    ("Deborah Haddad", "E. Welsh", "Sacred Heart"), with the run's best score."""
+    out: list[Found] = []
+    run: list[int] = []
+    for i in sorted(found):
+        if run and i == run[-1] + 1 and _JOIN.fullmatch(nt.text, nt.e[run[-1]], nt.s[i]):
+            run.append(i)
+            continue
+        if run:
+            out.append(_run(nt, run, found, entity))
+        run = [i]
+    if run:
+        out.append(_run(nt, run, found, entity))
     return out
+
+
+def _run(nt: _Note, run: list[int], found: dict, entity: str) -> Found:
+    sc, rule = max(found[i] for i in run)
+    return Found(nt.s[run[0]], nt.e[run[-1]], entity, sc, rule)
 
 
 def _next_name(nt: _Note, T: L.Tables, k: int, name_like) -> bool:
@@ -261,6 +299,8 @@ def _places(nt: _Note, T: L.Tables, i: int, places: dict, mark) -> None:
     # facility names: "Sacred Heart Hosp", "Kessler Medical Center", "University of Maryland Hospital"
     if x == "memorial":
         mark(places, i, 0.6, "facility")
+    if x in L.FACILITY_END and i + 1 < n and w[i + 1] in _NOT_AFTER_FACILITY:
+        return  # "Brief Hospital Course", "hospital stay"
     if x in L.FACILITY_END or x in ("medical", "med") and i + 1 < n and w[i + 1] in ("center", "ctr"):
         k, got = i - 1, []
         while k >= 0 and len(got) < 4 and nt.gap(k, _FAC_GAP):
