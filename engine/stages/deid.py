@@ -19,6 +19,7 @@ counts only, never text.
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import ClassVar
 
@@ -28,6 +29,31 @@ from engine.records import DOC_SCHEMA, Drop
 from engine.stages.base import SourceContext, Stage, StageResult
 
 log = logging.getLogger(__name__)
+
+
+_SPAN_KEYS = ("phi_spans", "phi_text_len")
+
+
+def known_spans(meta: str | None, text_len: int) -> list | None:
+    """The PHI spans a connector already knows (meta ``phi_spans``, e.g. n2c2 ``<TAGS>``) as
+    hits of score 1.0; ``[]`` when there are none, ``None`` when they no longer fit the text
+    (a stage before changed its length)."""
+    if not meta or '"phi_spans"' not in meta:
+        return []
+    from engine.deid.detector import Hit
+
+    m = json.loads(meta)
+    spans = m.get("phi_spans") or []
+    if m.get("phi_text_len", text_len) != text_len or any(not 0 <= s < e <= text_len for s, e, _ in spans):
+        return None
+    return [Hit(int(s), int(e), str(ent), 1.0, "source_tags") for s, e, ent in spans]
+
+
+def _without_spans(meta: str | None) -> str | None:
+    if not meta or '"phi_spans"' not in meta:
+        return meta
+    m = {k: v for k, v in json.loads(meta).items() if k not in _SPAN_KEYS}
+    return json.dumps(m, sort_keys=True, ensure_ascii=False)
 
 
 class DeidStage(Stage):
@@ -86,13 +112,32 @@ class DeidStage(Stage):
         ids = table.column("doc_id").to_pylist()
         ph = self._placeholder(ctx.placeholder)
         hits = self.engine.annotate(texts, ph)
+        metas = table.column("meta").to_pylist()
+        known = [known_spans(m, len(t)) for m, t in zip(metas, texts)]
+        stale = {i for i, k in enumerate(known) if k is None}
+        if any(known):
+            from engine.deid.detector import resolve
+
+            hits = [resolve(h + k) if k else h for h, k in zip(hits, known)]
         counters = {f"phi:{k}": v for k, v in sorted(count(hits).items())}
         drops: list[Drop] = []
         keep: list[int] = []
         threshold = self.config.reject_threshold
 
+        for i in sorted(stale):
+            drops.append(
+                Drop(
+                    doc_id=ids[i],
+                    bucket="deid_rejected",
+                    stage="deid",
+                    reason="the source's PHI spans no longer match the text",
+                    text=texts[i],
+                )
+            )
         if policy == "verify":
             for i, h in enumerate(hits):
+                if i in stale:
+                    continue
                 if len(h) > threshold:
                     drops.append(
                         Drop(
@@ -112,6 +157,8 @@ class DeidStage(Stage):
             gate = self.engine.annotate([red[i] for i in changed], ph) if changed else []
             left = {i: g for i, g in zip(changed, gate) if g}
             for i in range(len(texts)):
+                if i in stale:
+                    continue
                 if i in left:
                     g = left[i]
                     drops.append(
@@ -128,6 +175,9 @@ class DeidStage(Stage):
             sub = table.take(pa.array(keep, pa.int64())) if len(keep) != table.num_rows else table
             new_text = pa.array([red[i] for i in keep], type=pa.large_string())
             out = sub.set_column(sub.schema.get_field_index("text"), DOC_SCHEMA.field("text"), new_text)
+        if any(known) and out.num_rows:
+            meta = [_without_spans(m) for m in out.column("meta").to_pylist()]
+            out = out.set_column(out.schema.get_field_index("meta"), DOC_SCHEMA.field("meta"), pa.array(meta, pa.string()))
         log.info(
             "deid %s source=%s docs=%d docs_with_phi=%d rejected=%d hits=%d",
             policy,
