@@ -7,7 +7,7 @@ line as a user runs it (interpreter start, Ray / worker pool start included):
 * **engine**: ``python -m engine.build`` on a one-source manifest (jsonl connector,
   max_seq_len 8192, exact dedup + MinHash near dedup at 0.8 / 128 perms / 5-grams), Ray
   embedded with one worker per core.  Output: packed, windowed Arrow shards + ledger.
-  Without ``engine.near_dedup`` in this checkout (or with ``--exact-only``) it runs exact
+  Without ``engine.dedup.near`` in this checkout (or with ``--exact-only``) it runs exact
   dedup only and the result says ``near_dedup: false``.
 * **datatrove** (version reported): its ``JsonlReader`` -> ``MinhashDedupSignature`` ->
   ``MinhashDedupBuckets`` -> ``MinhashDedupCluster`` -> ``JsonlReader`` ->
@@ -132,7 +132,7 @@ def run(mb: float = 50, workers: int = 2, exact_only: bool = False, tokenizer: s
         near = common.near_dedup_available() and not exact_only
         eng = engine_build(inp, work, tok, near, workers, pack_group_mb=pack_group_mb)
         res = {"bench": "end_to_end", "mb": in_bytes / 1e6, "pack_group_mb": pack_group_mb, "docs": docs, "workers": workers, "near_dedup": near,
-               "near_dedup_note": None if near else ("--exact-only" if exact_only else "engine.near_dedup not in this checkout: exact dedup only"),
+               "near_dedup_note": None if near else ("--exact-only" if exact_only else "engine.dedup.near not in this checkout: exact dedup only"),
                "engine": eng, "engine_docs_s": docs / eng["wall_seconds"]}
         if with_datatrove:
             dt = datatrove_run(inp, work, tok, workers)
@@ -160,8 +160,7 @@ def table(res: dict) -> str:
     return t
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.end_to_end", description=__doc__.split("\n\n")[0])
+def _args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--mb", type=float, default=50)
     ap.add_argument("--small", action="store_true", help="2 MB input")
     ap.add_argument("--workers", type=int, default=2)
@@ -171,17 +170,15 @@ def main(argv: list[str] | None = None) -> int:
                     "a single-source input smaller than that packs on one worker)")
     ap.add_argument("--tokenizer")
     ap.add_argument("--workdir")
-    ap.add_argument("--json-out")
     ap.add_argument("--child", choices=["datatrove"], help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
-    a = ap.parse_args(argv)
-    if a.child:
-        print(json.dumps(child_datatrove(a)))
-        return 0
-    res = run(2 if a.small else a.mb, a.workers, a.exact_only, a.tokenizer, a.workdir, not a.no_datatrove, a.pack_group_mb)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    common.bench_main(
+        argv, "end_to_end", __doc__, _args,
+        lambda a: run(2 if a.small else a.mb, a.workers, a.exact_only, a.tokenizer, a.workdir, not a.no_datatrove, a.pack_group_mb),
+        table, child=lambda a: child_datatrove(a) if a.child else None)
     return 0
 
 

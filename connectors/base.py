@@ -1,8 +1,8 @@
 """The connector contract.
 
 A connector turns a manifest source's ``uri`` into work units (:meth:`Connector.discover`)
-and a work unit into a stream of :class:`~engine.records.Doc` /
-:class:`~engine.records.Drop` / :class:`~engine.records.Tombstone` records
+and a work unit into a stream of :class:`~engine.core.records.Doc` /
+:class:`~engine.core.records.Drop` / :class:`~engine.core.records.Tombstone` records
 (:meth:`Connector.read`).  It never holds a whole file in memory, never raises for
 bad records (it yields a ``Drop`` with a reason and goes on), and never puts
 document text into a reason or a log line.
@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Iterator
 
-from engine import fsio
-from engine.records import Doc, Drop, Tombstone, WorkUnit, safe_reason  # noqa: F401
+from engine.core import fsio
+from engine.core.records import Doc, Drop, Tombstone, WorkUnit, safe_reason  # noqa: F401
 
 Record = Doc | Drop | Tombstone
 

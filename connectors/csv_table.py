@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
-from engine import fsio
+from engine.core import fsio
 
 
 class _Ragged:

@@ -14,7 +14,7 @@ from typing import Iterator
 
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
-from engine import fsio
+from engine.core import fsio
 
 
 def iter_lines_in_range(unit: WorkUnit) -> Iterator[tuple[int, bytes]]:

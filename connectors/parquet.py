@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
-from engine import fsio
+from engine.core import fsio
 
 
 @register("parquet")

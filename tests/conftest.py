@@ -52,8 +52,8 @@ def manifest_writer(tmp_path):
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory, ray_session):
     """The bundled demo manifest built once into a temp folder; returns the output path."""
-    from engine.build import Build, Progress
-    from engine.manifest import load_manifest
+    from engine.run.build import Build, Progress
+    from engine.core.manifest import load_manifest
 
     out = tmp_path_factory.mktemp("demo") / "out"
     m, _ = load_manifest(ROOT / "manifests" / "demo.yaml", output=str(out))

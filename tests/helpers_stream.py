@@ -1,5 +1,5 @@
 """Fixture builds for the loader / trainer tests: random packed shards + build.json, written with
-engine.shards (the real shard writer)."""
+engine.output.shards (the real shard writer)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 
-from engine import fsio
-from engine.shards import Row, shard_metadata, shard_schema, write_shard
+from engine.core import fsio
+from engine.output.shards import Row, shard_metadata, shard_schema, write_shard
 
 SPECIAL = {"unk": 0, "cls": 1, "sep": 2, "pad": 3, "mask": 4}
 TOK_SHA = "f" * 64

@@ -10,9 +10,10 @@ import numpy as np
 import pyarrow.ipc as ipc
 import pytest
 
-from engine import audit, fsio
-from engine.build import Build, BuildError, Progress
-from engine.manifest import load_manifest
+from engine.output import audit
+from engine.core import fsio
+from engine.run.build import Build, BuildError, Progress
+from engine.core.manifest import load_manifest
 from engine.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def test_demo_ledger_and_audit(demo_build):
 def test_cross_source_exact_duplicate(demo_build):
     """case_999.txt repeats a PubMed abstract: one copy is kept (priority tie -> smaller doc id)."""
     q = fsio.listdir(str(demo_build / "quarantine" / "pubmed"))
-    from engine.dedup_exact import read_parquet
+    from engine.dedup.exact import read_parquet
     import pyarrow as pa
 
     t = pa.concat_tables([read_parquet(u) for u in q]).to_pylist()
@@ -153,7 +154,7 @@ def test_resume_after_crash_mid_pack(tmp_path, demo_build, monkeypatch):
     out = tmp_path / "crash"
     m, _ = load_manifest(ROOT / "manifests" / "demo.yaml", output=str(out))
     b = Build(m, str(out), progress=Progress(False))
-    import engine.build as eb
+    import engine.run.build as eb
 
     real = eb.fsio.write_json_atomic
     calls = {"n": 0}
@@ -198,7 +199,7 @@ def run_cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, **kw)
 
 
-@pytest.mark.parametrize("mod", ["engine.build", "engine.audit", "engine.inspect", "engine.tokenizer"])
+@pytest.mark.parametrize("mod", ["engine.build", "engine.audit", "engine.inspect", "engine.report", "engine.tokenizer", "engine.train", "engine.deid"])
 def test_cli_help(mod):
     r = run_cli(mod, "--help")
     assert r.returncode == 0 and "usage" in r.stdout
@@ -231,7 +232,7 @@ def test_cli_build_inspect_audit(tmp_path):
 
 
 def _planted_phi() -> list[str]:
-    """Surrogate identifiers demo/generate.py leaked into some notes."""
+    """Surrogate identifiers the demo generator (bench.synth.demo) leaked into some notes."""
     import csv
     import gzip
     import io

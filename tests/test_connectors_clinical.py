@@ -11,8 +11,8 @@ from pathlib import Path
 
 from connectors import registry
 from connectors.base import PLACEHOLDER_MIMIC_III, PLACEHOLDER_MIMIC_IV
-from engine.manifest import SourceConfig
-from engine.records import Doc, Drop
+from engine.core.manifest import SourceConfig
+from engine.core.records import Doc, Drop
 
 FIX = Path(__file__).parent / "fixtures" / "all20"
 

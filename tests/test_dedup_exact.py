@@ -1,8 +1,8 @@
 import pyarrow as pa
 import polars as pl
 
-from engine import dedup_exact
-from engine.records import DOC_SCHEMA, Tombstone
+from engine.dedup import exact as dedup_exact
+from engine.core.records import DOC_SCHEMA, Tombstone
 
 
 def docs(rows):

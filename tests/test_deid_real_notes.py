@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from engine.deid.evaluate import read_gold, score
-from engine.manifest import Manifest
-from engine.records import DOC_SCHEMA, Doc
+from engine.core.manifest import Manifest
+from engine.core.records import DOC_SCHEMA, Doc
 from engine.stages.base import SourceContext
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "deid-dev" / "gold_dev.jsonl"
@@ -120,7 +120,7 @@ def test_n2c2_redact_replaces_every_tagged_span(tmp_path, engine):
     """Some tags sit at shifted offsets (the connector finds their text nearby); every tagged
     value, including ones no recognizer looks for (a profession, a ward), is replaced."""
     from connectors import registry
-    from engine.manifest import SourceConfig
+    from engine.core.manifest import SourceConfig
     from engine.stages.deid import DeidStage
 
     folder = tmp_path / "testing-PHI-Gold-fixed"

@@ -120,7 +120,7 @@ def test_rayjob_manifest(rayjob):
     help_text = subprocess.run([sys.executable, "-m", "engine.build", "--help"], capture_output=True, text=True, cwd=ROOT).stdout
     for a in argv[3:]:
         if a.startswith("--"):
-            assert a in help_text, f"entrypoint flag {a} unknown to engine.build"
+            assert a in help_text, f"entrypoint flag {a} unknown to engine.run.build"
     cluster = spec["rayClusterSpec"]
     assert cluster["rayVersion"] == ray_version()
     renv = yaml.safe_load(spec["runtimeEnvYAML"])

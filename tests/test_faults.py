@@ -2,7 +2,7 @@
 
 All builds read the same copy of the demo inputs with a manifest that cuts them into many small
 work units and pack groups, so "mid-build" is a wide window; ``ENGINE_IO_DELAY`` (a test hook in
-engine.fsio) slows every write down so the fault lands while work is in flight.  Each faulted
+engine.core.fsio) slows every write down so the fault lands while work is in flight.  Each faulted
 build must end byte-identical to an undisturbed reference build of the same manifest.
 Measurements are printed (``-s`` shows them) and written to ``$ENGINE_FAULTS_REPORT`` when set.
 """
@@ -151,8 +151,8 @@ def audit_ok(out: str, env: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, ray_session):
     """Inputs, manifest and an undisturbed build of it (in-process, the session's Ray)."""
-    from engine.build import Build, Progress
-    from engine.manifest import load_manifest
+    from engine.run.build import Build, Progress
+    from engine.core.manifest import load_manifest
 
     from conftest import copy_demo_data
 
@@ -292,7 +292,7 @@ def test_second_build_on_same_output_refuses(reference):
 
 def test_lock_race_and_takeover(tmp_path):
     """Unit level: simultaneous acquires have one winner; a dead holder on this host is taken over at once."""
-    from engine.lock import OutputLock, OutputLocked
+    from engine.run.lock import OutputLock, OutputLocked
 
     out = str(tmp_path / "o")
     wins, losses = [], []
@@ -410,7 +410,7 @@ def test_s3_outage_retried_then_clear_failure(reference, s3_server):
 
 def test_fsio_retry_policy(monkeypatch, tmp_path):
     """Unit level: transient errors are retried with growing waits, permanent ones are not, then StorageError."""
-    from engine import fsio
+    from engine.core import fsio
 
     monkeypatch.setenv("ENGINE_IO_RETRIES", "4")
     monkeypatch.setenv("ENGINE_IO_BACKOFF", "0.01")

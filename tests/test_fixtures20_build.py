@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import audit
-from engine.build import Build, Progress
-from engine.manifest import load_manifest
+from engine.output import audit
+from engine.run.build import Build, Progress
+from engine.core.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.ray]

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors import registry
-from engine.manifest import SourceConfig
-from engine.records import Doc, Drop, Tombstone
+from engine.core.manifest import SourceConfig
+from engine.core.records import Doc, Drop, Tombstone
 
 
 def read_all(connector, uri, unit_bytes=None, **options):

@@ -1,9 +1,9 @@
-"""kernels.masking: rate, 80/10/10, special tokens never masked, labels, determinism."""
+"""engine.train.masking: rate, 80/10/10, special tokens never masked, labels, determinism."""
 from __future__ import annotations
 
 import torch
 
-from kernels.masking import IGNORE_INDEX, mask_tokens, step_generator
+from engine.train.masking import IGNORE_INDEX, mask_tokens, step_generator
 
 torch.set_num_threads(1)
 SPECIAL = [0, 1, 2, 3, 4]

@@ -1,4 +1,4 @@
-"""kernels.varlen_attention: varlen / masked SDPA paths vs a reference, no attention across documents."""
+"""engine.train.varlen_attention: varlen / masked SDPA paths vs a reference, no attention across documents."""
 from __future__ import annotations
 
 import copy
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kernels.varlen_attention import (
+from engine.train.varlen_attention import (
     block_diagonal_mask, cu_seqlens_from_lens, cu_seqlens_from_mask, position_ids_from_cu_seqlens, segment_ids,
     varlen_attention,
 )
@@ -100,7 +100,7 @@ def test_modernbert_packed_equals_documents_alone():
     gives each document exactly what it gets alone through stock transformers SDPA."""
     from transformers import ModernBertConfig, ModernBertForMaskedLM
 
-    from kernels.varlen_attention import no_mask_mapping, register_modernbert_attention
+    from engine.train.varlen_attention import no_mask_mapping, register_modernbert_attention
 
     cfg = ModernBertConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                            num_attention_heads=2, local_attention=8, global_attn_every_n_layers=3,

@@ -1,6 +1,6 @@
 import pytest
 
-from engine.manifest import ManifestError, load_manifest, resolve_manifest_path
+from engine.core.manifest import ManifestError, load_manifest, resolve_manifest_path
 
 
 def _src(**kw):

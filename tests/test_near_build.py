@@ -1,4 +1,4 @@
-"""Near dedup inside a real build (engine.build): ledger near_dup per source, keeper by priority, audit.
+"""Near dedup inside a real build (engine.run.build): ledger near_dup per source, keeper by priority, audit.
 
 Skipped where the build driver is not present (the near-dedup branch alone)."""
 from __future__ import annotations
@@ -9,10 +9,11 @@ import random
 import pyarrow as pa
 import pytest
 
-build_mod = pytest.importorskip("engine.build")
+build_mod = pytest.importorskip("engine.run.build")
 
-from engine import audit, fsio  # noqa: E402
-from engine.manifest import load_manifest  # noqa: E402
+from engine.output import audit
+from engine.core import fsio
+from engine.core.manifest import load_manifest  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -49,7 +50,7 @@ def test_build_with_near_dedup(tmp_path, manifest_writer, ray_session):
         assert c["read"] == sum(c[k] for k in ("written", "exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined"))
     res = audit.audit(str(out))
     assert res["ok"], res["errors"]
-    from engine.dedup_exact import read_parquet
+    from engine.dedup.exact import read_parquet
 
     rows = []
     for src in ("notes", "copies"):

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.manifest import DedupConfig, Manifest, NearDedupConfig, ResourceConfig, SourceConfig
-from engine.near_dedup import NearDedupMapper, run_near_dedup
-from engine.records import DOC_SCHEMA, DROP_SCHEMA
+from engine.core.manifest import DedupConfig, Manifest, NearDedupConfig, ResourceConfig, SourceConfig
+from engine.dedup.near import NearDedupMapper, run_near_dedup
+from engine.core.records import DOC_SCHEMA, DROP_SCHEMA
 from engine.stages.base import SourceContext
 from kernels.minhash import exact_jaccard
 
@@ -196,7 +196,7 @@ def test_chain_clusters_one_keeper_and_verify_off(tmp_path):
 
 @pytest.mark.ray
 def test_deterministic_across_runs_and_workers(tmp_path, ray_session, monkeypatch):
-    from engine import near_dedup as nd
+    from engine.dedup import near as nd
 
     docs, _, _ = planted(seed=21, n_base=60)
     other = [(f"o{i:03d}", t if i % 3 else t + " Addendum.") for i, (_, t) in enumerate(docs[::2])]
@@ -219,7 +219,7 @@ def test_deterministic_across_runs_and_workers(tmp_path, ray_session, monkeypatc
 
 def test_connected_components_match_union_find(tmp_path):
     """The distributed large-star / small-star rounds give the components of a reference union-find."""
-    from engine import near_dedup as nd
+    from engine.dedup import near as nd
 
     rng = np.random.default_rng(0)
     n = 400

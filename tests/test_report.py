@@ -8,7 +8,7 @@ import json
 import re
 import shutil
 
-from engine import report
+from engine.output import report
 
 TABLE_IDS = ("sources", "drops", "reasons", "phi", "packing", "throughput", "shards")
 

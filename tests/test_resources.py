@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.timeout(600), pytest.mark.ray]
 SCRIPT = r"""
 import json, sys, time
 import ray
-from engine.build import Build, Progress
-from engine.manifest import load_manifest
+from engine.run.build import Build, Progress
+from engine.core.manifest import load_manifest
 
 cfg = json.loads(sys.argv[1])
 kw = dict(num_cpus=cfg["num_cpus"], include_dashboard=False, logging_level="WARNING", log_to_driver=False)

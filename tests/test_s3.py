@@ -62,23 +62,22 @@ def test_build_s3_to_s3_audits_ok(s3_build, s3_server):
 
 
 def test_s3_shards_read_back(s3_build, s3_env):
-    from engine import fsio
-    from engine.shards import iter_batches
+    from engine.core import fsio
+    from engine.output.reader import iter_batches
 
     doc = fsio.read_json("s3://corpus/out/build.json")
     rows = tokens = 0
-    for sh in doc["shards"]:
-        for b in iter_batches("s3://corpus/out/" + sh["path"]):
-            rows += b.num_rows
-            tokens += sum(len(x) for x in b.column("input_ids").to_pylist())
+    for _, b in iter_batches("s3://corpus/out"):
+        rows += b.num_rows
+        tokens += sum(len(x) for x in b.column("input_ids").to_pylist())
     assert rows == sum(sh["rows"] for sh in doc["shards"])
     assert tokens == sum(sh["tokens"] for sh in doc["shards"])
 
 
 def test_s3_stream(s3_build, s3_env, tmp_path):
-    """engine.stream reads the build straight from the bucket (verified against build.json's sha256)."""
-    stream = pytest.importorskip("engine.stream")
-    from engine import fsio
+    """engine.train.stream reads the build straight from the bucket (verified against build.json's sha256)."""
+    stream = pytest.importorskip("engine.train.stream")
+    from engine.core import fsio
 
     doc = fsio.read_json("s3://corpus/out/build.json")
     ds = stream.ShardStream("s3://corpus/out", seed=0, epochs=1, weights={s: 1.0 for s in doc["sources"]},

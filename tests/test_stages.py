@@ -2,8 +2,8 @@ import pyarrow as pa
 import yaml
 
 from connectors.base import PLACEHOLDER_MIMIC_III
-from engine.manifest import Manifest
-from engine.records import DOC_SCHEMA
+from engine.core.manifest import Manifest
+from engine.core.records import DOC_SCHEMA
 from engine.stages.base import SourceContext
 from engine.stages.filters import FilterStage
 from engine.stages.normalize import NormalizeStage, normalize_text

@@ -1,4 +1,4 @@
-"""engine.stream: determinism, exact mixing, disjoint rank/worker splits, resume, follow mode, checksums."""
+"""engine.train.stream: determinism, exact mixing, disjoint rank/worker splits, resume, follow mode, checksums."""
 from __future__ import annotations
 
 import collections
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.stream import (
+from engine.train.stream import (
     BuildIncompleteError, ShardChecksumError, ShardStream, StreamLoader, batch_by_tokens, collate_packed,
     merge_states,
 )
@@ -30,15 +30,13 @@ def build(tmp_path_factory):
 
 
 def all_rows(out):
-    from engine.shards import iter_batches
+    from engine.output.reader import iter_batches
 
     keys = collections.Counter()
-    b = __import__("engine.stream", fromlist=["read_build"]).read_build(out)
-    for s in b["shards"]:
-        for rb in iter_batches(f"{out}/{s['path']}"):
-            d = rb.to_pydict()
-            for ids, dl in zip(d["input_ids"], d["doc_lens"]):
-                keys[row_key({"source": s["source"], "doc_lens": dl, "input_ids": np.array(ids, np.uint16)})] += 1
+    for s, rb in iter_batches(out):
+        d = rb.to_pydict()
+        for ids, dl in zip(d["input_ids"], d["doc_lens"]):
+            keys[row_key({"source": s.source, "doc_lens": dl, "input_ids": np.array(ids, np.uint16)})] += 1
     return keys
 
 

@@ -1,4 +1,4 @@
-"""engine.train: resume reproduces the uninterrupted run, loss falls, schedule, CLI."""
+"""engine.train.trainer: resume reproduces the uninterrupted run, loss falls, schedule, CLI."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from engine import train
+from engine.train import trainer as train
 from tests.helpers_stream import write_build
 
 torch.set_num_threads(1)

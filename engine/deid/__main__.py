@@ -56,7 +56,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from engine.deid.synth import check_gold, generate, write_gold
+    from bench.synth.phi_notes import check_gold, generate, write_gold
 
     docs = list(generate(args.n, seed=args.seed))
     for d in docs:

@@ -1,6 +1,6 @@
 """Precision / recall / F1 per entity type and per gold category against span-annotated gold
-(JSONL ``{"doc_id", "text", "spans": [[start, end, TYPE(, CATEGORY)], ...]}``, see
-:func:`read_gold`).
+(JSONL, one note a line: ``{"doc_id", "text", "spans": [[start, end, TYPE(, CATEGORY)], ...]}``;
+:func:`read_gold` reads it).
 
 Matching is by overlap: a gold span is *found* when a predicted span of the same type
 overlaps it; a prediction is *correct* when it overlaps a gold span of the same type.
@@ -107,3 +107,4 @@ def table(result: dict) -> str:
         for k, v in result["categories"].items():
             rows.append(f"{k:24s} {v['gold']:6d} {v['found']:6d} {v['recall']:7.3f} {v['leaked_chars']:6d}/{v['gold_chars']:<6d}")
     return "\n".join(rows)
+

@@ -1,9 +1,9 @@
 """The stage contract.
 
 A stage is built once per worker (``setup`` loads models), then ``process`` is called
-with one Arrow table of documents (:data:`engine.records.DOC_SCHEMA`, all from one
+with one Arrow table of documents (:data:`engine.core.records.DOC_SCHEMA`, all from one
 source) and a :class:`SourceContext`.  It returns the documents that go on, the
-documents it dropped (each a :class:`~engine.records.Drop` with its bucket and
+documents it dropped (each a :class:`~engine.core.records.Drop` with its bucket and
 reason), and counters for the ledger (e.g. ``phi:PERSON``).  Running a stage twice on
 the same input gives the same output (retry safety).  Stages know nothing about Ray.
 """
@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from engine.records import Drop
+from engine.core.records import Drop
 
 
 @dataclass
@@ -22,8 +22,8 @@ class SourceContext:
     """What a stage knows about the source of the batch it is processing."""
 
     name: str
-    config: object  # engine.manifest.SourceConfig
-    manifest: object  # engine.manifest.Manifest
+    config: object  # engine.core.manifest.SourceConfig
+    manifest: object  # engine.core.manifest.Manifest
     placeholder: str | None = None  # regex of the source's own de-id placeholders
     deid_policy: str = "verify"
 

@@ -2,7 +2,7 @@
 
 Built once per worker; ``setup`` loads presidio and the spaCy pipeline (``manifest.deid``:
 ``nlp_model``, ``entities``, ``score_threshold``, ``prescreen``, ``ner_entities``).  Per batch
-(one source, :data:`engine.records.DOC_SCHEMA`), with ``ctx.deid_policy``:
+(one source, :data:`engine.core.records.DOC_SCHEMA`), with ``ctx.deid_policy``:
 
 * ``skip``: the table is returned unchanged, no counters.
 * ``verify``: PHI hits are counted; a document with more than ``reject_threshold`` hits is
@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from engine.records import DOC_SCHEMA, Drop
+from engine.core.records import DOC_SCHEMA, Drop
 from engine.stages.base import SourceContext, Stage, StageResult
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class DeidStage(Stage):
     def config(self):
         cfg = getattr(self.manifest, "deid", None)
         if cfg is None:
-            from engine.manifest import DeidConfig
+            from engine.core.manifest import DeidConfig
 
             cfg = DeidConfig()
         return cfg

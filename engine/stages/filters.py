@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.records import Drop
+from engine.core.records import Drop
 from engine.stages.base import SourceContext, Stage, StageResult
 
 

@@ -1,4 +1,4 @@
-"""Thin MLM trainer: ModernBertForMaskedLM over packed shards streamed by engine.stream.
+"""Thin MLM trainer: ModernBertForMaskedLM over packed shards streamed by engine.train.stream.
 
     python -m engine.train --shards OUT --model-config tiny --output runs/demo --steps 300
     python -m engine.train --shards OUT --init-from runs/demo/ckpt-000300 --weights mimic_notes=1,pubmed=0 ...
@@ -92,7 +92,7 @@ def build_model(args, build: dict):
     import torch
     from transformers import ModernBertConfig, ModernBertForMaskedLM
 
-    from kernels.varlen_attention import register_modernbert_attention
+    from engine.train.varlen_attention import register_modernbert_attention
 
     attn = register_modernbert_attention(args.attn)
     tok = build.get("tokenizer") or {}
@@ -128,7 +128,7 @@ class MLMObjective:
                 self.m = m
 
             def forward(self, input_ids, position_ids, labels, cu_seqlens, max_seqlen):
-                from kernels.varlen_attention import no_mask_mapping
+                from engine.train.varlen_attention import no_mask_mapping
 
                 h = self.m.model(input_ids=input_ids[None], position_ids=position_ids[None],
                                  attention_mask=no_mask_mapping(), doc_cu_seqlens=cu_seqlens,
@@ -183,8 +183,8 @@ def main(argv=None) -> dict[str, Any]:
     import torch
     import torch.distributed as dist
 
-    from engine.stream import ShardStream, StreamLoader, merge_states, read_build
-    from kernels.masking import mask_tokens, step_generator
+    from engine.train.stream import ShardStream, StreamLoader, merge_states, read_build
+    from engine.train.masking import mask_tokens, step_generator
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -356,7 +356,3 @@ def main(argv=None) -> dict[str, Any]:
     if distributed:
         dist.destroy_process_group()
     return {"history": history, "step": step, "source_tokens": seen_src, "tokens": seen_tokens}
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -11,7 +11,7 @@ import json
 from collections import Counter, defaultdict
 
 from engine import __version__
-from engine.records import BUCKETS
+from engine.core.records import BUCKETS
 
 FORMAT_VERSION = 1
 COUNT_FIELDS = ("read", *BUCKETS, "tokens", "rows", "segments", "split_documents", "bytes_read", "chars_written")

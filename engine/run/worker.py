@@ -15,7 +15,7 @@ names, so a retried or resumed call rewrites the same bytes.  Nothing here logs 
 """
 from __future__ import annotations
 
-from engine import fsio  # noqa: E402
+from engine.core import fsio
 
 import json
 import os
@@ -30,9 +30,10 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from connectors import registry
-from engine import dedup_exact, fsio
-from engine.records import DOC_SCHEMA, DROP_SCHEMA, Doc, Drop, Tombstone, WorkUnit, safe_reason
-from engine.shards import Row, shard_metadata, shard_schema, write_shard
+from engine.dedup import exact as dedup_exact
+from engine.core import fsio
+from engine.core.records import DOC_SCHEMA, DROP_SCHEMA, Doc, Drop, Tombstone, WorkUnit, safe_reason
+from engine.output.shards import Row, shard_metadata, shard_schema, write_shard
 from engine.stages.base import SourceContext, StageResult
 from kernels.packing import BestFitPacker, windows
 
@@ -140,7 +141,7 @@ class Worker:
             s.setup()
         self.near = None
         if manifest.dedup.near is not None and manifest.dedup.near.enabled:
-            from engine.near_dedup import NearDedupMapper
+            from engine.dedup.near import NearDedupMapper
 
             self.near = NearDedupMapper(manifest)
 

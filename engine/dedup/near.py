@@ -54,8 +54,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from engine import fsio
-from engine.records import DROP_SCHEMA
+from engine.core import fsio
+from engine.core.records import DROP_SCHEMA
 from kernels import lsh
 from kernels.minhash import U64, MinHasher, bbit_sketch, fmix64
 
@@ -71,7 +71,7 @@ _PAIR_CHUNK = 65_536
 
 
 def _cfg(manifest):
-    from engine.manifest import NearDedupConfig
+    from engine.core.manifest import NearDedupConfig
 
     return manifest.dedup.near if manifest.dedup.near is not None else NearDedupConfig()
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import fsspec
 from fsspec.core import url_to_fs
 
-log = logging.getLogger("engine.fsio")
+log = logging.getLogger("engine.core.fsio")
 T = TypeVar("T")
 
 

@@ -18,9 +18,9 @@ import threading
 import time
 import uuid
 
-from engine import fsio
+from engine.core import fsio
 
-log = logging.getLogger("engine.lock")
+log = logging.getLogger("engine.run.lock")
 
 
 def _proc_start(pid: int) -> int | None:

@@ -16,7 +16,7 @@ Reduce side (one task per partition, memory ~ corpus rows / partitions):
    chosen deterministically by source ``priority`` (higher first), then ``rank``
    (newer first), then ``doc_id``; the others are ``exact_dup`` with ``dup_of``.
 
-Both write :data:`engine.records.DROP_SCHEMA` parquet files that the pack phase applies.
+Both write :data:`engine.core.records.DROP_SCHEMA` parquet files that the pack phase applies.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from engine import fsio
-from engine.records import DROP_SCHEMA
+from engine.core import fsio
+from engine.core.records import DROP_SCHEMA
 
 KEYS_SCHEMA = pa.schema(
     [
