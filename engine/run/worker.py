@@ -96,7 +96,10 @@ class Layout:
 
 
 def _drops_table(drops: list[Drop], source: str, unit_id: str | None) -> pa.Table:
-    keep_text = {"quarantined", "deid_rejected"}
+    """Quarantine records.  A ``quarantined`` record keeps its text (a person must see what
+    could not be read); a ``deid_rejected`` one never does: ids, location, PHI types (reason)
+    and offsets (``phi_spans``) only, so OUT holds no note text (see :func:`_rejected_text_table`)."""
+    keep_text = {"quarantined"}
     return pa.table(
         {
             "doc_id": [d.doc_id for d in drops],
@@ -108,8 +111,25 @@ def _drops_table(drops: list[Drop], source: str, unit_id: str | None) -> pa.Tabl
             "dup_of": [None] * len(drops),
             "unit_id": [unit_id] * len(drops),
             "text": [d.text if d.bucket in keep_text else None for d in drops],
+            "phi_spans": [d.spans for d in drops],
         },
         schema=DROP_SCHEMA,
+    )
+
+
+def _rejected_text_table(drops: list[Drop], source: str) -> pa.Table | None:
+    """The text of the ``deid_rejected`` documents, for ``deid.rejected_text_uri`` (outside OUT)."""
+    rej = [d for d in drops if d.bucket == "deid_rejected" and d.text is not None]
+    if not rej:
+        return None
+    return pa.table(
+        {
+            "doc_id": [d.doc_id for d in rej],
+            "source": [source] * len(rej),
+            "reason": [d.reason for d in rej],
+            "phi_spans": [d.spans for d in rej],
+            "text": pa.array([d.text for d in rej], pa.large_string()),
+        }
     )
 
 
@@ -279,6 +299,10 @@ class Worker:
         if drops:
             qfile = lay.quarantine(unit.source, unit.unit_id)
             dedup_exact.write_parquet(qfile, _drops_table(drops, unit.source, unit.unit_id))
+            rejected_uri = getattr(self.manifest.deid, "rejected_text_uri", None)
+            rej = _rejected_text_table(drops, unit.source) if rejected_uri else None
+            if rej is not None:
+                dedup_exact.write_parquet(fsio.join(rejected_uri, unit.source, f"{unit.unit_id}.parquet"), rej)
         for d in drops:
             counts[d.bucket] += 1
             reasons[d.bucket][reason_key(d.reason)] += 1

@@ -49,6 +49,11 @@ def known_spans(meta: str | None, text_len: int) -> list | None:
     return [Hit(int(s), int(e), str(ent), 1.0, "source_tags") for s, e, ent in spans]
 
 
+def _spans_json(hits) -> str:
+    """Offsets and types of the hits (never their values), for the quarantine record."""
+    return json.dumps([[h.start, h.end, h.entity] for h in hits], separators=(",", ":"))
+
+
 def _without_spans(meta: str | None) -> str | None:
     if not meta or '"phi_spans"' not in meta:
         return meta
@@ -132,6 +137,7 @@ class DeidStage(Stage):
                     stage="deid",
                     reason="the source's PHI spans no longer match the text",
                     text=texts[i],
+                    spans=_spans_json(hits[i]),
                 )
             )
         if policy == "verify":
@@ -146,6 +152,7 @@ class DeidStage(Stage):
                             stage="deid",
                             reason=f"{len(h)} PHI hits ({describe(h)}) > reject_threshold {threshold}",
                             text=texts[i],
+                            spans=_spans_json(h),
                         )
                     )
                 else:
@@ -168,6 +175,7 @@ class DeidStage(Stage):
                             stage="deid",
                             reason=f"{len(g)} PHI hits ({describe(g)}) remain after redaction",
                             text=texts[i],
+                            spans=_spans_json(hits[i]),
                         )
                     )
                 else:
@@ -187,4 +195,8 @@ class DeidStage(Stage):
             len(drops),
             sum(len(h) for h in hits),
         )
+        rejected = {d.doc_id for d in drops}
+        if rejected:
+            rej = count(h for i, h in enumerate(hits) if ids[i] in rejected)
+            counters.update({f"phi_rejected:{k}": v for k, v in sorted(rej.items())})
         return StageResult(table=out, drops=drops, counters=counters)
