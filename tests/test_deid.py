@@ -204,8 +204,10 @@ def test_verify_rejects_over_threshold(engine):
     (d,) = r.drops
     assert d.doc_id == "notes:a" and d.bucket == "deid_rejected" and d.stage == "deid"
     assert d.reason == "3 PHI hits (DATE_TIME=1, MEDICAL_RECORD_NUMBER=1, PERSON=1) > reject_threshold 2"
-    assert d.text == many
-    assert r.counters == {"phi:DATE_TIME": 2, "phi:MEDICAL_RECORD_NUMBER": 1, "phi:PERSON": 2}
+    assert d.text == many  # the worker decides what of it is written (never under OUT)
+    assert [tuple(x[2:]) for x in json.loads(d.spans)] == [("PERSON",), ("DATE_TIME",), ("MEDICAL_RECORD_NUMBER",)]
+    assert r.counters == {"phi:DATE_TIME": 2, "phi:MEDICAL_RECORD_NUMBER": 1, "phi:PERSON": 2,
+                          "phi_rejected:DATE_TIME": 1, "phi_rejected:MEDICAL_RECORD_NUMBER": 1, "phi_rejected:PERSON": 1}
 
 
 def test_verify_default_threshold_rejects_any_hit(engine):
@@ -213,7 +215,8 @@ def test_verify_default_threshold_rejects_any_hit(engine):
     r = st.process(_table([NOTE, CLEAN, PLACEHOLDER_ONLY]), _ctx(m, "verify"))
     assert [d.doc_id for d in r.drops] == ["notes:0"]
     assert r.table.column("doc_id").to_pylist() == ["notes:1", "notes:2"]
-    assert sum(r.counters.values()) == sum(len(v) for v in PLANTED.values())
+    assert sum(v for k, v in r.counters.items() if k.startswith("phi:")) == sum(len(v) for v in PLANTED.values())
+    assert sum(v for k, v in r.counters.items() if k.startswith("phi_rejected:")) == sum(len(v) for v in PLANTED.values())
 
 
 def test_redact_leaves_no_planted_value(engine):
@@ -302,7 +305,7 @@ def test_no_phi_in_logs_reasons_or_counters(engine, caplog, capsys):
             if len(v) >= 4:  # "93" (an age) is also a count-sized number
                 assert v not in blob, v
     for k in results[0].counters:
-        assert re.fullmatch(r"phi:[A-Z_]+", k)
+        assert re.fullmatch(r"phi(_rejected)?:[A-Z_]+", k)
 
 
 # -- manifest ----------------------------------------------------------------------------------------------
