@@ -54,6 +54,11 @@ _NOT_AFTER_FACILITY = frozenset(
     "course stay stays day days admission admissions visit visits discharge bed beds policy records record room "
     "rooms course: acquired onset follow followup follow-up unit units".split()
 )
+#: endings of drug and lab names ("captopril 6", "troponin 2"): not a unit with a floor number
+_DRUG_ENDINGS = (
+    "pril", "olol", "cillin", "mycin", "micin", "floxacin", "azole", "statin", "sartan", "dipine", "oxin", "onin",
+    "ase", "ide", "ate", "one", "ine", "mab", "nib", "parin", "phen", "done", "pam", "lam",
+)
 _CRED_GAP = re.compile(r"[ \t]{1,3}|,[ \t]{0,2}")
 _WEAK_TITLES = frozenset(("ms", "mr", "miss", "mister"))
 #: state codes that are also clinical abbreviations ("intubated, IN", "htn, MI", "cordis, DC")
@@ -132,7 +137,7 @@ def _interest() -> frozenset[str]:
     T = L.tables()
     return (
         L.TITLES | L.RELATIVES | L.CREDENTIALS | L.AFTER_NAME | L.FACILITY_END | T.names | T.place_words
-        | _LETTERS | _PREV_PLACE | {"medical", "university"}
+        | _LETTERS | _PREV_PLACE | {"medical", "med", "university"}
     )
 
 
@@ -155,8 +160,12 @@ def scan(text: str) -> list[Found]:
         x = w[j]
         return x in T.names or x not in T.known and len(x) > 1 or nt.initial(j)
 
+    known = T.known
     for i, x in enumerate(w):
         if x not in interest:
+            # a word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"
+            if x not in known and len(x) > 5 and "-" not in x and not x.endswith(_DRUG_ENDINGS) and _FLOOR.match(text, nt.e[i]):
+                mark(places, i, 0.55, "unit_number")
             continue
         # -- titles: "Dr. Smith", "DR JONES", "Mrs. Haas", "Dr George Griffin", "Dr. X and Y aware"
         if x in L.TITLES:
@@ -331,10 +340,6 @@ def _places(nt: _Note, T: L.Tables, i: int, places: dict, mark) -> None:
         return
     if x in T.place_words:
         mark(places, i, 0.6, "gazetteer")
-        return
-    # a word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"
-    if x not in T.known and len(x) > 5 and _FLOOR.match(nt.text, nt.e[i]):
-        mark(places, i, 0.55, "unit_number")
         return
     if x not in _PREV_PLACE or i + 1 >= n:
         return
