@@ -31,11 +31,13 @@ def _manifest(tmp_path: Path, **deid) -> Manifest:
 
 
 def _run_phase1(m: Manifest) -> list[dict]:
+    """The read step of a build (connector -> stages -> staging and quarantine), without Ray."""
     from engine.run.worker import Worker
+    from engine.steps.read import read_unit
 
     w = Worker(m, m.output)
     conn = w.connector("notes")
-    return [w.process_unit(u) for u in conn.discover()]
+    return [read_unit(w, u).to_json() for u in conn.discover()]
 
 
 def _every_value(root: Path):
