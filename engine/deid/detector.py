@@ -90,7 +90,7 @@ def _ner_name_ok(span: str) -> bool:
 def resolve(hits: Iterable[Hit]) -> list[Hit]:
     """Overlapping hits keep the higher score, then the longer span; sorted by offset."""
     # pattern hits first (they carry their context), then NER; higher score, then longer span
-    ranked = sorted(hits, key=lambda h: (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity))
+    ranked = sorted(hits, key=lambda h: (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity, h.recognizer))
     taken: list[tuple[int, int]] = []
     kept: list[Hit] = []
     for h in ranked:
@@ -101,7 +101,7 @@ def resolve(hits: Iterable[Hit]) -> list[Hit]:
             continue
         taken.insert(i, (h.start, h.end))
         kept.append(h)
-    kept.sort(key=lambda h: (h.start, h.end, h.entity))
+    kept.sort(key=lambda h: (h.start, h.end, h.entity, h.recognizer))
     return kept
 
 
