@@ -144,6 +144,7 @@ class Manifest(_Model):
     name: str
     output: str
     tokenizer: str
+    tokenizer_backend: Literal["auto", "hf", "fastokens"] = "auto"  # engine.tokenizer.backends; same ids either way
     max_seq_len: int = Field(8192, ge=8, le=1 << 20)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     deid: DeidConfig = Field(default_factory=DeidConfig)
@@ -175,6 +176,7 @@ class Manifest(_Model):
         """Hash of everything that changes the shards (not the output location or resources)."""
         d = self.model_dump(mode="json")
         d.pop("output", None)
+        d.pop("tokenizer_backend", None)  # every backend gives the same ids
         res = d.pop("resources", {})
         # these resources change what lands where; workers/cpus do not
         d["_layout"] = {k: res[k] for k in ("pack_group_bytes", "pack_buffer", "unit_bytes", "batch_docs", "dedup_partitions")}

@@ -256,6 +256,7 @@ class Build:
             return fsio.read_json(fsio.join(self.out, "build.json"))
         plan = plan_units(self.m)
         tok = load_tokenizer(self.m.tokenizer)
+        self.tok_backend = self._tokenizer_backend(tok)
         all_units = [u for s in self.m.sources for u in plan[s.name]]
         bid = ledger.build_id(self.m.fingerprint(), [u.unit_id for u in all_units], tok.sha256)
         fsio.write_json_atomic(fsio.join(self.lay.staging, "fingerprint.json"), {"fingerprint": self.m.fingerprint(), "build_id": bid})
@@ -264,7 +265,8 @@ class Build:
             f"build {self.m.name} ({bid}) -> {self.out}: {len(all_units)} units from {len(plan)} sources; Ray {where}"
             + (" (resuming)" if state == "resume" else "")
         )
-        pool = Pool(self.m, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
+        resolved = self.m.model_copy(update={"tokenizer_backend": self.tok_backend.backend})  # workers skip "auto"
+        pool = Pool(resolved, self.out, self.m.tokenizer, bid, self.workers, self.m.resources.cpus_per_worker)
         try:
             markers = self._phase_read(pool, all_units)
             drop_uris = self._phase_dedup(pool, all_units, markers)
@@ -273,6 +275,17 @@ class Build:
         finally:
             pool.shutdown()
         return self._finish(tok, bid, all_units, markers, tmarkers, groups, t_start)
+
+    def _tokenizer_backend(self, tok):
+        from engine.tokenizer import backends
+
+        try:
+            _, choice = backends.choose(tok, self.m.tokenizer_backend)
+        except backends.BackendError as e:
+            raise BuildError(str(e)) from None
+        if not (choice.backend == "hf" and choice.requested == "auto"):  # a fallback is logged as a warning by choose()
+            self.progress.say(backends.describe(choice))
+        return choice
 
     # phase 1
     def _phase_read(self, pool: Pool, units: list[WorkUnit]) -> dict[str, dict]:
@@ -454,6 +467,7 @@ class Build:
                 quarantine.append({"path": m["quarantine_file"], "source": m["source"],
                                    "counts": {k: m["counts"][k] for k in ("exact_dup", "near_dup", "filtered") if m["counts"].get(k)}})
         doc = ledger.build_json(self.m, tok, bid, sources, shards, quarantine, complete=True)
+        doc["tokenizer"]["backend"] = self.tok_backend.as_dict()
         fsio.write_json_atomic(fsio.join(self.out, "build.json"), doc)
         self.timings["total"] = time.time() - t_start
         stage_seconds: Counter = Counter()
@@ -517,10 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, help="worker actors (default: manifest resources.workers, else the cluster's CPUs)")
     ap.add_argument("--keep-staging", action="store_true", help="keep OUT/_staging after a successful build")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    ap.add_argument("--tokenizer-backend", choices=["auto", "hf", "fastokens"],
+                    help="overrides the manifest's tokenizer_backend (auto: fastokens when it encodes this tokenizer exactly)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         manifest, path = load_manifest(args.manifest, output=args.output)
+        if args.tokenizer_backend:
+            manifest.tokenizer_backend = args.tokenizer_backend
         if args.check:
             print_check(manifest, plan_units(manifest))
             return 0

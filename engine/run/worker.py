@@ -35,6 +35,7 @@ from engine.core import fsio
 from engine.core.records import DOC_SCHEMA, DROP_SCHEMA, Doc, Drop, Tombstone, WorkUnit, safe_reason
 from engine.output.shards import Row, shard_metadata, shard_schema, write_shard
 from engine.stages.base import SourceContext, StageResult
+from engine.tokenizer.backends import encoder_for
 from kernels.packing import BestFitPacker, windows
 
 _DIGITS = re.compile(r"(?<![\w.-])\d+(?!\w)")
@@ -375,13 +376,13 @@ class Worker:
                     if not keep:
                         continue
                     ts = time.perf_counter()
-                    encs = tok.tokenizer.encode_batch_fast([texts[i] for i in keep], add_special_tokens=False)
+                    flat_ids, offs = encoder_for(tok, self.manifest.tokenizer_backend).encode([texts[i] for i in keep])
                     seconds["tokenize"] += time.perf_counter() - ts
                     ts = time.perf_counter()
                     win_ids: list[str] = []
                     wins: list[np.ndarray] = []
-                    for i, enc in zip(keep, encs):
-                        ws = windows(np.asarray(enc.ids, dtype=np.uint32), L, tok.cls_id, tok.sep_id)
+                    for j, i in enumerate(keep):
+                        ws = windows(flat_ids[offs[j]:offs[j + 1]], L, tok.cls_id, tok.sep_id)
                         stats["split_documents"] += len(ws) > 1
                         stats["chars"] += len(texts[i])
                         win_ids += [ids[i]] * len(ws)
