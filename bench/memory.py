@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import common, data
+from bench import common, data, tokenizer50k
 
 
 def _hwm_kb(pid: int) -> int:
@@ -54,7 +54,7 @@ class Sampler:
 
 def run(mb: float = 10, factors: tuple[int, ...] = (1, 3, 10), workers: int = 2, tokenizer: str | None = None,
         workdir: str | None = None) -> dict:
-    tok = tokenizer or data.bench_tokenizer()
+    tok = tokenizer or tokenizer50k.path()
     own = workdir is None
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-mem-"))
     rows = []
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small", action="store_true", help="0.5 MB x 1 and 3")
     ap.add_argument("--factors", default="1,3,10")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--tokenizer")
+    ap.add_argument("--tokenizer", help="tokenizer.json (default: a 50k byte-level BPE trained on the bench corpus, see bench.tokenizer50k)")
     ap.add_argument("--workdir")
     ap.add_argument("--json-out")
     a = ap.parse_args(argv)
