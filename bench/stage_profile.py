@@ -105,7 +105,17 @@ def _warm_up(w, m) -> None:
             w.near.map(table, ctx)
 
 
-def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", workdir: str | None = None) -> dict:
+def write_inputs(folder: Path, mb: float, kinds: tuple[str, ...] = ("clinical", "literature")) -> None:
+    """The generated input: ``mb`` in all, split evenly over ``kinds``, 5% exact and 5% near duplicates."""
+    for kind in kinds:
+        shutil.rmtree(folder / kind, ignore_errors=True)
+        data.write_jsonl(folder / kind, mb / len(kinds), files=2, kind=kind, seed={"clinical": 3, "literature": 4}.get(kind, 5),
+                         dup_rate=0.05, near_dup_rate=0.05)
+
+
+def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", workdir: str | None = None,
+            input_dir: str | None = None, deid: bool = True) -> dict:
+    """Profile a build of ``input_dir`` (``<kind>/*.jsonl`` folders; generated with ``mb`` when not given)."""
     from engine.core.manifest import load_manifest
     from engine.dedup.near import run_near_dedup
     from engine.run.build import plan_units
@@ -116,12 +126,13 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
     own = workdir is None
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-prof-"))
     try:
+        inp = Path(input_dir) if input_dir else work / "input"
+        if not input_dir:
+            write_inputs(inp, mb)
         srcs = []
-        for kind, seed in (("clinical", 3), ("literature", 4)):
-            shutil.rmtree(work / "input" / kind, ignore_errors=True)
-            data.write_jsonl(work / "input" / kind, mb / 2, files=2, kind=kind, seed=seed, dup_rate=0.05, near_dup_rate=0.05)
-            srcs.append({"name": kind, "connector": "jsonl", "uri": str(work / "input" / kind / "*.jsonl"),
-                         "options": {"text_field": "text", "id_field": "id"}, "deid": "verify" if kind == "clinical" else "skip"})
+        for kind in sorted(p.name for p in inp.iterdir() if p.is_dir()):
+            srcs.append({"name": kind, "connector": "jsonl", "uri": str(inp / kind / "*.jsonl"),
+                         "options": {"text_field": "text", "id_field": "id"}, "deid": "verify" if (deid and kind == "clinical") else "skip"})
         out = work / "out"
         shutil.rmtree(out, ignore_errors=True)
         mpath = common.write_manifest(work / "prof.yaml", srcs, tok, str(out), 8192, near=True)
