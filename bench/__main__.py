@@ -6,7 +6,8 @@ Benches of this package (each also runs alone: ``python -m bench.<name> --help``
 * ``packing``:       packing efficiency at 512 / 1024 / 8192 vs ModernBERT's greedy best fit;
 * ``end_to_end``:    read -> exact + near dedup -> tokenize -> shards vs datatrove;
 * ``scaling``:       1 vs 2 Ray workers, all20 (53.5B tokens) hours and core-hours;
-* ``memory``:        peak RSS per worker as the input grows 1x -> 10x.
+* ``memory``:        peak RSS per worker as the input grows 1x -> 10x;
+* ``stage_profile``: seconds per stage on one core and the all20 core-hour extrapolation.
 
 Benches written alongside (``deid``, ``minhash``, ``loader``, ``readers``) run when present,
 as ``python -m bench.<name> --small`` in a subprocess (``--others-args`` changes the flags);
@@ -27,7 +28,7 @@ import traceback
 
 from bench import common
 
-OURS = ("tokenize_pack", "packing", "end_to_end", "scaling", "memory")
+OURS = ("tokenize_pack", "packing", "end_to_end", "scaling", "memory", "stage_profile")
 OTHERS = ("deid", "minhash", "loader", "readers")
 
 
@@ -66,6 +67,11 @@ def headline(results: dict) -> list[list]:
                      r["speedup_2_vs_1"], "~2", "-"])
         e = r["all20"]
         rows.append(["all20 estimate", f"core-hours (bound: {e['bounding_stage']})", e["core_hours"], float("nan"), float("nan"), "-", "-"])
+    r = results.get("stage_profile")
+    if r and "all20" in r:
+        e = r["all20"]
+        rows.append(["all20 estimate (one-core stage profile)", f"core-hours (bound: {e['bounding_stage']})", e["core_hours"],
+                     float("nan"), float("nan"), "-", "-"])
     r = results.get("memory")
     if r and r.get("rows"):
         a, b = r["rows"][0], r["rows"][-1]
@@ -99,6 +105,8 @@ def run_ours(name: str, a) -> dict:
         return mod.run(2 if small else a.mb, exact_only=a.exact_only, tokenizer=tok)
     if name == "memory":
         return mod.run(0.5 if small else a.mb / 10, (1, 3) if small else (1, 3, 10), tokenizer=tok)
+    if name == "stage_profile":
+        return mod.profile(2 if small else a.mb, tok)
     raise ValueError(name)
 
 
@@ -145,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table (for the README)")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-") and argv[0] != "all":  # one bench, with its own flags
-        mod = importlib.import_module(f"bench.{argv[0]}")
-        return mod.main(argv[1:])
+        importlib.import_module(f"bench.{argv[0]}").main(argv[1:])
+        return 0
     a = ap.parse_args(argv)
     names = [n for n in (a.only.split(",") if a.only else OURS + OTHERS)]
     if not a.tokenizer:

@@ -131,30 +131,25 @@ def table(res: dict) -> str:
             + f"\nmode {res.get('mode', 'ray')}; target: worker peak <= {res.get('target', 1.3)}x from 1x to 10x")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n\n")[0])
+def _args(ap) -> None:
     ap.add_argument("--mb", type=float, default=10, help="size of the 1x input")
     ap.add_argument("--small", action="store_true", help="0.5 MB x 1 and 3")
     ap.add_argument("--factors", default="1,3,10")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tokenizer", help="tokenizer.json (default: a 50k byte-level BPE trained on the bench corpus, see bench.tokenizer50k)")
     ap.add_argument("--workdir")
-    ap.add_argument("--json-out")
     ap.add_argument("--mode", choices=["inprocess", "ray"], default="inprocess")
     ap.add_argument("--backend", default="auto", choices=["auto", "hf", "fastokens"], help="the engine's tokenizer_backend")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
-    a = ap.parse_args(argv)
-    if a.child:
-        import json
 
-        print(json.dumps(child_inprocess(a)))
-        return 0
-    mb, factors = (0.5, (1, 3)) if a.small else (a.mb, tuple(int(x) for x in a.factors.split(",")))
-    res = run(mb, factors, a.workers, a.tokenizer, a.workdir, a.mode, a.backend)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+def main(argv: list[str] | None = None) -> int:
+    def go(a):
+        mb, factors = (0.5, (1, 3)) if a.small else (a.mb, tuple(int(x) for x in a.factors.split(",")))
+        return run(mb, factors, a.workers, a.tokenizer, a.workdir, a.mode, a.backend)
+
+    common.bench_main(argv, "memory", __doc__, _args, go, table, child=lambda a: child_inprocess(a) if a.child else None)
     return 0
 
 

@@ -255,19 +255,17 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.stage_profile", description=__doc__.split("\n\n")[0])
+def _args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--mb", type=float, default=20)
     ap.add_argument("--small", action="store_true", help="2 MB input")
     ap.add_argument("--tokenizer", help="tokenizer.json (default: a 50k byte-level BPE trained on the bench corpus, see bench.tokenizer50k)")
     ap.add_argument("--backend", default="auto", choices=["auto", "hf", "fastokens"])
     ap.add_argument("--workdir")
-    ap.add_argument("--json-out")
-    a = ap.parse_args(argv)
-    res = profile(2 if a.small else a.mb, a.tokenizer, a.backend, a.workdir)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    common.bench_main(argv, "stage_profile", __doc__, _args,
+                      lambda a: profile(2 if a.small else a.mb, a.tokenizer, a.backend, a.workdir), table)
     return 0
 
 
