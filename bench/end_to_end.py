@@ -47,6 +47,9 @@ def engine_build(inp: Path, work: Path, tokenizer: str, near: bool, workers: int
     m = common.write_manifest(work / "engine.yaml", [{"name": "bench", "connector": "jsonl", "uri": str(inp / "*.jsonl"),
                                                       "options": {"text_field": "text", "id_field": "id"}}],
                               tokenizer, str(out), 8192, near=near, **res)
+    import os
+
+    os.environ.setdefault("RAY_ADDRESS", "local")  # its own Ray, never a cluster someone else started on this machine
     r = common.run_build(m, out, workers, keep_staging)
     wall, doc, timings = r["wall"], r["doc"], r["timings"]
     t = doc["totals"]
