@@ -40,6 +40,22 @@ from pathlib import Path
 from bench import common, data, tokenizer50k
 
 
+def engine_inprocess(inp: Path, work: Path, tokenizer: str) -> dict:
+    """The whole build in one fresh process on one core (no Ray): every task run by one ``Worker``, as
+    ``bench.stage_profile`` runs it; wall time from the command line, interpreter start included."""
+    folder = work / "inproc"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "bench").symlink_to(inp.resolve(), target_is_directory=True)
+    t0 = time.perf_counter()
+    r = common.run_child("bench.memory", ["--child", "--input", str(folder), "--tokenizer", tokenizer, "--workdir", str(work / "inproc-w")],
+                         threads=1)
+    wall = time.perf_counter() - t0
+    b = r["buckets"]
+    return {"wall_seconds": wall, "read": r["docs"], "written": r["written"], "exact_dup": b.get("exact_dup", 0),
+            "near_dup": b.get("near_dup", 0), "tokens": r["tokens"], "tokenizer_backend": r["backend"], "mode": "inprocess, 1 core"}
+
+
 def engine_build(inp: Path, work: Path, tokenizer: str, near: bool, workers: int | None, keep_staging: bool = False,
                  pack_group_mb: float | None = None) -> dict:
     out = work / "engine-out"
@@ -153,7 +169,7 @@ def datatrove_run(inp: Path, work: Path, tokenizer: str, workers: int, python: s
 
 def run(mb: float = 50, workers: int = 2, exact_only: bool = False, tokenizer: str | None = None,
         workdir: str | None = None, with_datatrove: bool = True, pack_group_mb: float | None = None,
-        datatrove_python: str | None = None) -> dict:
+        datatrove_python: str | None = None, engine_mode: str = "build") -> dict:
     tok = tokenizer or tokenizer50k.path()
     own = workdir is None
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-e2e-"))
@@ -164,10 +180,11 @@ def run(mb: float = 50, workers: int = 2, exact_only: bool = False, tokenizer: s
         docs = sum(1 for p in paths for _ in p.open("rb"))
         in_bytes = sum(p.stat().st_size for p in paths)
         near = common.near_dedup_available() and not exact_only
-        eng = engine_build(inp, work, tok, near, workers, pack_group_mb=pack_group_mb)
+        eng = (engine_inprocess(inp, work, tok) if engine_mode == "inprocess"
+               else engine_build(inp, work, tok, near, workers, pack_group_mb=pack_group_mb))
         res = {"bench": "end_to_end", "mb": in_bytes / 1e6, "pack_group_mb": pack_group_mb, "docs": docs, "workers": workers, "near_dedup": near,
                "near_dedup_note": None if near else ("--exact-only" if exact_only else "engine.dedup.near not in this checkout: exact dedup only"),
-               "engine": eng, "engine_docs_s": docs / eng["wall_seconds"]}
+               "engine": eng, "engine_docs_s": docs / eng["wall_seconds"], "engine_mode": engine_mode}
         if with_datatrove:
             dt = datatrove_run(inp, work, tok, workers, datatrove_python)
             res["datatrove"] = dt
@@ -183,7 +200,7 @@ def run(mb: float = 50, workers: int = 2, exact_only: bool = False, tokenizer: s
 
 def table(res: dict) -> str:
     e = res["engine"]
-    rows = [["engine" + ("" if res["near_dedup"] else " (exact only)"), res["docs"], e["written"], e["exact_dup"] + e["near_dup"],
+    rows = [["engine" + ("" if res["near_dedup"] else " (exact only)") + (f" ({e['mode']})" if e.get("mode") else ""), res["docs"], e["written"], e["exact_dup"] + e["near_dup"],
              e["tokens"], e["wall_seconds"], res["engine_docs_s"]]]
     if "datatrove" in res:
         d = res["datatrove"]
@@ -208,6 +225,9 @@ def _args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--workdir")
     ap.add_argument("--datatrove-python", help="interpreter of a separate venv with the [bench] extra (default: "
                     "$BENCH_DATATROVE_PYTHON, else this one)")
+    ap.add_argument("--engine-mode", choices=["build", "inprocess"], default="build",
+                    help="build: python -m engine.build (Ray, --workers); inprocess: the whole build in one process on one core "
+                         "(compare with --workers 1)")
     ap.add_argument("--child", choices=["datatrove"], help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
 
@@ -216,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     common.bench_main(
         argv, "end_to_end", __doc__, _args,
         lambda a: run(2 if a.small else a.mb, a.workers, a.exact_only, a.tokenizer, a.workdir, not a.no_datatrove, a.pack_group_mb,
-                      a.datatrove_python),
+                      a.datatrove_python, a.engine_mode),
         table, child=lambda a: child_datatrove(a) if a.child else None)
     return 0
 

@@ -67,7 +67,8 @@ def child_inprocess(a) -> dict:
 
     res = stage_profile.profile(0, a.tokenizer, a.backend, a.workdir, input_dir=a.input, deid=False)
     return {"peak_kib": _hwm_kb(os.getpid()), "mb": res["mb"], "tokens": sum(res["tokens"].values()),
-            "docs": sum(res["written"].values()) + sum(res["dropped"].values()), "backend": res["backend"]["backend"]}
+            "docs": sum(res["written"].values()) + sum(res["dropped"].values()), "backend": res["backend"]["backend"],
+            "written": sum(res["written"].values()), "buckets": res["buckets"]}
 
 
 def _run_inprocess(mb: float, factors, tok: str, work: Path, backend: str) -> list[dict]:

@@ -182,7 +182,7 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
             w.pack_group(s.name, 0, [u.unit_id for u in plan[s.name]])
             clock.sec[s.name]["_pack"] += time.perf_counter() - t
         per: dict[str, dict] = {}
-        tokens, bytes_in, written, dropped, chars = Counter(), Counter(), Counter(), Counter(), Counter()
+        tokens, bytes_in, written, dropped, chars, buckets = Counter(), Counter(), Counter(), Counter(), Counter(), Counter()
         for u in units:
             mk, tm = markers[u.unit_id], tmarkers[u.unit_id]
             bytes_in[u.source] += mk["bytes_read"]
@@ -191,6 +191,7 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
             chars[u.source] += tm["counts"].get("chars", 0)
             for b in ("exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined"):
                 dropped[u.source] += tm["counts"].get(b, 0) + mk["counts"].get(b, 0)
+                buckets[b] += tm["counts"].get(b, 0) + mk["counts"].get(b, 0)
         for src, c in clock.sec.items():
             if src == "global":
                 continue
@@ -204,7 +205,7 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
         total_tokens = sum(tokens.values())
         return {"bench": "stage_profile", "mb": sum(bytes_in.values()) / 1e6, "tokenizer": tok, "backend": choice.as_dict(),
                 "worker_startup_s": startup, "warmup_s": warmup, "seconds": per, "global_seconds": glob, "tokens": dict(tokens),
-                "bytes": dict(bytes_in), "written": dict(written), "dropped": dict(dropped), "near_stats": {k: v for k, v in nstats.items() if isinstance(v, int)},
+                "bytes": dict(bytes_in), "written": dict(written), "dropped": dict(dropped), "buckets": dict(buckets), "near_stats": {k: v for k, v in nstats.items() if isinstance(v, int)},
                 "chars_written": dict(chars), "all20": extrapolate(per, glob, tokens, chars, bytes_in)}
     finally:
         if own:
