@@ -8,7 +8,7 @@ short merge chains and is several times faster than a 50k one, so the benchmarks
 normalizer, byte-level pre-tokenizer and decoder, no post-processor.
 
 It is trained on the bench corpus (the generated clinical + literature text of
-``bench.data``).  That corpus has a small word inventory (it alone yields about 3.7k merges),
+``bench.data``).  That corpus has a small word inventory (it alone yields a few thousand merges),
 so a deterministic Zipf-distributed pseudo-word text (morphemes of clinical and general
 vocabulary glued into ~200k distinct word forms) is added to fill the merge table to
 50,280 entries, as a web-scale training corpus would.  Cached under ``$BENCH_CACHE``
