@@ -10,7 +10,7 @@ groups, 32Mi-token shards).  Two ways to run the build, ``--mode``:
   high-water mark: nothing between samples is missed).  No Ray, so a loaded machine does not
   time out the start-up.
 * ``ray``: ``python -m engine.build`` (2 Ray workers); every 50 ms the ``VmHWM`` of every
-  ``ray::Worker`` actor process and of the driver is sampled.
+  ``ray::RayWorker`` actor process and of the driver is sampled.
 
 A flat worker peak as the input grows means memory is bounded by configuration (unit size,
 shard size, pack buffer), not corpus size.  Target: <= 1.3x from 1x to 10x.
@@ -58,7 +58,7 @@ class Sampler:
                 title = " ".join(k.cmdline()[:1]) or k.name()
             except psutil.Error:
                 continue
-            if title.startswith("ray::Worker"):
+            if title.startswith("ray::RayWorker"):
                 self.workers[k.pid] = max(self.workers.get(k.pid, 0), _hwm_kb(k.pid))
 
 
