@@ -66,38 +66,38 @@ class Clock:
 
 
 def _instrument(w, clock: Clock, backend: str) -> None:
-    import engine.run.worker as wm
+    import engine.steps.pack as sp
+    import engine.steps.read as sr
+    import engine.steps.tokenize as st
     from engine.tokenizer import backends
 
     for s in w.stages:
         s.process = clock.wrap({"filter": "filters"}.get(s.name, s.name), s.process)
     if w.near is not None:
         w.near.map = clock.wrap("near_map", w.near.map)
-    wm._docs_table = clock.wrap("arrow_docs", wm._docs_table)
-    wm.dedup_exact.keys_table = clock.wrap("exact_keys", wm.dedup_exact.keys_table)
-    wm.windows = clock.wrap("window", wm.windows)
-    wm.write_shard = clock.wrap("shard_write", wm.write_shard)
+    sr.docs_table = clock.wrap("arrow_docs", sr.docs_table)
+    sr.dedup_exact.keys_table = clock.wrap("exact_keys", sr.dedup_exact.keys_table)
+    st.windows = clock.wrap("window", st.windows)
+    sp.write_shard = clock.wrap("shard_write", sp.write_shard)
     enc = backends.encoder_for(w.tokenizer, backend)
     enc.encode = clock.wrap("tokenize", enc.encode)
-    pack_add = wm.BestFitPacker.add
-    pack_flush = wm.BestFitPacker.flush
-    wm.BestFitPacker.add = clock.wrap("pack", pack_add)
-    wm.BestFitPacker.flush = clock.wrap("pack", pack_flush)
+    sp.BestFitPacker.add = clock.wrap("pack", sp.BestFitPacker.add)
+    sp.BestFitPacker.flush = clock.wrap("pack", sp.BestFitPacker.flush)
 
 
 def _warm_up(w, m) -> None:
     """First calls outside the clock: numba compiles (or loads its cache), lazy imports, analyzer warm-up."""
     import itertools
 
-    import engine.run.worker as wm
+    import engine.steps.read as wm
     from engine.core.records import Doc
-    from engine.run.build import plan_units
+    from engine.run.plan import plan_units
 
     plan = plan_units(m)
     for s in m.sources:
         ctx = w.context(s.name)
         docs = [r for r in itertools.islice(w.connector(s.name).read(plan[s.name][0]), 32) if isinstance(r, Doc)]
-        table = wm._docs_table(docs)
+        table = wm.docs_table(docs)
         for st in w.stages:
             table = st.process(table, ctx).table
         wm.dedup_exact.keys_table(table, s.name, 0, "warm", m.resources.dedup_partitions)
@@ -117,9 +117,14 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
             input_dir: str | None = None, deid: bool = True) -> dict:
     """Profile a build of ``input_dir`` (``<kind>/*.jsonl`` folders; generated with ``mb`` when not given)."""
     from engine.core.manifest import load_manifest
+    from engine.dedup import exact as dedup_exact
     from engine.dedup.near import run_near_dedup
-    from engine.run.build import plan_units
+    from engine.run.local import LocalExecutor
+    from engine.run.plan import plan_units
     from engine.run.worker import Worker
+    from engine.steps.pack import pack_group
+    from engine.steps.read import read_unit
+    from engine.steps.tokenize import tokenize_unit
     from engine.tokenizer.backends import choose
 
     tok = tokenizer or tokenizer50k.path()
@@ -156,42 +161,47 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
         for u in units:  # phase 1
             clock.source = u.source
             t = time.perf_counter()
-            markers[u.unit_id] = w.process_unit(u)
+            markers[u.unit_id] = read_unit(w, u)
             clock.sec[u.source]["_phase1"] += time.perf_counter() - t
         clock.source = "global"  # phase 2: global, charged per token of all sources
         t = time.perf_counter()
         P = m.resources.dedup_partitions
         key_uris = [w.layout.keys(u.unit_id) for u in units]
-        drop_uris = [w.reduce_supersede(p, key_uris)["out"] for p in range(P)]
-        drop_uris += [w.reduce_exact(p, key_uris, list(drop_uris))["out"] for p in range(P)]
+        drop_uris = [w.layout.drops("supersede", p) for p in range(P)]
+        for p in range(P):
+            dedup_exact.reduce_supersede(p, key_uris, drop_uris[p], P)
+        supersede = list(drop_uris)
+        for p in range(P):
+            drop_uris.append(w.layout.drops("exact", p))
+            dedup_exact.reduce_exact(p, key_uris, supersede, drop_uris[-1])
         clock.sec["global"]["dedup_exact"] += time.perf_counter() - t
         t = time.perf_counter()
         near_units = [{"unit_id": u.unit_id, "source": u.source, "priority": m.source(u.source).priority,
-                       "scope": m.source(u.source).scope, "path": w.layout.near(u.unit_id)} for u in units if markers[u.unit_id].get("near")]
-        nstats = run_near_dedup(m, near_units, list(drop_uris), w.layout.drops_prefix("near"), 1)
+                       "scope": m.source(u.source).scope, "path": w.layout.near(u.unit_id)} for u in units if markers[u.unit_id].near]
+        nstats = run_near_dedup(m, near_units, list(drop_uris), w.layout.drops_prefix("near"), LocalExecutor(lambda: w, 1))
         drop_uris += list(nstats.get("files", []))
         clock.sec["global"]["dedup_near"] += time.perf_counter() - t
         for u in units:  # phase 3
             clock.source = u.source
             t = time.perf_counter()
-            tmarkers[u.unit_id] = w.tokenize_unit(u.source, u.unit_id, drop_uris)
+            tmarkers[u.unit_id] = tokenize_unit(w, u.source, u.unit_id, drop_uris)
             clock.sec[u.source]["_tokenize"] += time.perf_counter() - t
         for s in m.sources:
             clock.source = s.name
             t = time.perf_counter()
-            w.pack_group(s.name, 0, [u.unit_id for u in plan[s.name]])
+            pack_group(w, s.name, 0, [u.unit_id for u in plan[s.name]])
             clock.sec[s.name]["_pack"] += time.perf_counter() - t
         per: dict[str, dict] = {}
         tokens, bytes_in, written, dropped, chars, buckets = Counter(), Counter(), Counter(), Counter(), Counter(), Counter()
         for u in units:
             mk, tm = markers[u.unit_id], tmarkers[u.unit_id]
-            bytes_in[u.source] += mk["bytes_read"]
-            tokens[u.source] += tm["counts"].get("tokens", 0)
-            written[u.source] += tm["counts"].get("written", 0)
-            chars[u.source] += tm["counts"].get("chars", 0)
+            bytes_in[u.source] += mk.bytes_read
+            tokens[u.source] += tm.counts.get("tokens", 0)
+            written[u.source] += tm.counts.get("written", 0)
+            chars[u.source] += tm.counts.get("chars_written", tm.counts.get("chars", 0))
             for b in ("exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined"):
-                dropped[u.source] += tm["counts"].get(b, 0) + mk["counts"].get(b, 0)
-                buckets[b] += tm["counts"].get(b, 0) + mk["counts"].get(b, 0)
+                dropped[u.source] += tm.counts.get(b, 0) + mk.counts.get(b, 0)
+                buckets[b] += tm.counts.get(b, 0) + mk.counts.get(b, 0)
         for src, c in clock.sec.items():
             if src == "global":
                 continue

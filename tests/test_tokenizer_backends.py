@@ -128,19 +128,21 @@ def test_encoders_agree_on_generated_corpus(tmp_path):
 
 def _demo_shards(worker, backend: str) -> dict[str, str]:
     """Tokenize + pack every staged demo unit with ``backend``; sha256 of each temporary shard and token file."""
-    from engine.run.build import plan_units
+    from engine.run.plan import plan_units
+    from engine.steps.pack import pack_group
+    from engine.steps.tokenize import tokenize_unit
 
     worker.manifest.tokenizer_backend = backend
     digests = {}
     plan = plan_units(worker.manifest)
     for source, units in plan.items():
         for u in units:
-            worker.tokenize_unit(source, u.unit_id, [])
+            tokenize_unit(worker, source, u.unit_id, [])
             tok_uri = worker.layout.tokens(u.unit_id)
             digests[tok_uri] = hashlib.sha256(Path(tok_uri).read_bytes()).hexdigest()
-        res = worker.pack_group(source, 0, [u.unit_id for u in units])
-        for sh in res["temp_shards"]:
-            p = worker.layout.temp_shard(source, 0, res["temp_shards"].index(sh))
+        res = pack_group(worker, source, 0, [u.unit_id for u in units])
+        for k in range(len(res.temp_shards)):
+            p = worker.layout.temp_shard(source, 0, k)
             digests[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
     return digests
 
@@ -148,14 +150,15 @@ def _demo_shards(worker, backend: str) -> dict[str, str]:
 def test_demo_shards_byte_identical_across_backends(tmp_path):
     """The demo manifest read once (normalize, de-id, filters), then tokenized and packed by each backend."""
     from engine.core.manifest import load_manifest
-    from engine.run.build import plan_units
+    from engine.run.plan import plan_units
     from engine.run.worker import Worker
+    from engine.steps.read import read_unit
 
     m, _ = load_manifest(ROOT / "manifests" / "demo.yaml", output=str(tmp_path / "out"))
     w = Worker(m, str(tmp_path / "out"), None, "test-build")
     for units in plan_units(m).values():
         for u in units:
-            w.process_unit(u)
+            read_unit(w, u)
     hf = _demo_shards(w, "hf")
     fast = _demo_shards(w, "fastokens")
     assert len(hf) >= 6 and hf == fast
