@@ -43,13 +43,21 @@ def audit(out: str) -> dict:
     errors: list[str] = []
     bj_uri = fsio.join(out, "build.json")
     if not fsio.exists(bj_uri):
-        return {"ok": False, "sources": {}, "errors": [f"{bj_uri} not found: not a build output"]}
-    doc = fsio.read_json(bj_uri)
+        return {"ok": False, "fatal": True, "sources": {}, "errors": [f"{bj_uri} not found: not a build output"]}
+    try:
+        doc = fsio.read_json(bj_uri)
+        L = doc["max_seq_len"]
+        cls_id = doc["tokenizer"]["special_ids"]["cls"]
+        sep_id = doc["tokenizer"]["special_ids"]["sep"]
+        max_id = int(doc["tokenizer"].get("max_id") or doc["tokenizer"]["vocab_size"] - 1)
+        doc["shards"], doc["sources"]
+    except (ValueError, KeyError, TypeError) as e:
+        return {"ok": False, "fatal": True, "sources": {},
+                "errors": [f"{bj_uri} is not a readable build ledger ({type(e).__name__}): truncated or edited by hand"]}
     if not doc.get("complete"):
         errors.append("build.json says the build is not complete")
-    L = doc["max_seq_len"]
-    cls_id = doc["tokenizer"]["special_ids"]["cls"]
-    sep_id = doc["tokenizer"]["special_ids"]["sep"]
+    if doc.get("ledger_sha256") and ledger.ledger_digest(doc["sources"], doc["shards"], doc.get("quarantine", [])) != doc["ledger_sha256"]:
+        errors.append("build.json was edited after the build: its counts or listings no longer match its ledger_sha256")
     derived: dict[str, Counter] = defaultdict(Counter)
     written_ids: dict[str, list[np.ndarray]] = defaultdict(list)
     listed_shards = set()
@@ -99,6 +107,8 @@ def audit(out: str) -> dict:
                 errors.append(f"shard {sh['path']} batch {i}: a segment does not start with [CLS]")
             if len(flat_lens) and (flat_ids[ends - 1] != sep_id).any():
                 errors.append(f"shard {sh['path']} batch {i}: a segment does not end with [SEP]")
+            if len(flat_ids) and int(flat_ids.max()) > max_id:
+                errors.append(f"shard {sh['path']} batch {i}: token id {int(flat_ids.max())} is above the tokenizer's largest id {max_id}")
             if not np.array_equal(pc.list_value_length(dids_col).to_numpy(), seg_counts):
                 errors.append(f"shard {sh['path']} batch {i}: doc_ids and doc_lens differ in length")
             srcs = set(b.column("source").dictionary.to_pylist()) if b.num_rows else set()
@@ -128,6 +138,8 @@ def audit(out: str) -> dict:
         if not fsio.exists(uri):
             errors.append(f"quarantine file {q['path']} is listed but missing")
             continue
+        if q.get("sha256") and fsio.sha256(uri) != q["sha256"]:
+            errors.append(f"quarantine file {q['path']}: its sha256 differs from the ledger's")
         t = read_parquet(uri, columns=["doc_id", "source", "bucket"])
         counts = Counter(t.column("bucket").to_pylist())
         for b, n in counts.items():
@@ -148,10 +160,16 @@ def audit(out: str) -> dict:
         w = np.unique(np.concatenate(written_ids[name])) if written_ids[name] else np.zeros(0, np.uint64)
         d = derived[name]
         d["written"] = int(len(w))
+        if len(w) < s.get("written", 0):
+            errors.append(f"{name}: {s['written'] - len(w):,} written document(s) share an id with another")
         if dropped_ids[name]:
-            both = np.intersect1d(w, np.concatenate(dropped_ids[name]))
+            dropped = np.concatenate(dropped_ids[name])
+            both = np.intersect1d(w, dropped)
             if len(both):
                 errors.append(f"{name}: {len(both)} document id(s) are both in shards and in quarantine")
+            repeats = len(dropped) - len(np.unique(dropped))
+            if repeats:
+                errors.append(f"{name}: {repeats} quarantine record(s) repeat a document id")
         row = {"read": int(s["read"])}
         for k in AUDIT_FIELDS[1:]:
             row[k] = int(d.get(k, 0))
@@ -174,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help='print {"ok": bool, "sources": {...}, "errors": [...]}')
     args = ap.parse_args(argv)
     res = audit(args.out)
+    if res.get("fatal"):
+        print(f"error: {res['errors'][0]}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps({"ok": res["ok"], "sources": res["sources"], "errors": res["errors"]}, indent=1, sort_keys=True))
     else:
@@ -184,3 +205,4 @@ def main(argv: list[str] | None = None) -> int:
         print("audit OK: every count re-derived from the output matches the ledger" if res["ok"] else
               f"audit FAILED: {len(res['errors'])} problem(s)")
     return 0 if res["ok"] else 1
+
