@@ -22,7 +22,7 @@ import tarfile
 import zipfile
 from typing import Iterator
 
-from connectors.base import Connector, Drop, Record, WorkUnit, safe_reason
+from connectors.base import Connector, Drop, Record, WorkUnit, file_kind, safe_reason
 from connectors.registry import register
 from engine.core import fsio
 
@@ -49,15 +49,21 @@ def list_members(uri: str) -> list[str]:
             return [m.name for m in t.getmembers() if m.isfile()]
 
 
-def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Exception]]:
-    """``(member name, bytes)`` for the wanted members, streaming one member at a time."""
+def iter_members(uri: str, names: set[str], max_bytes: int) -> Iterator[tuple[str, bytes | Exception]]:
+    """``(member name, bytes)`` for the wanted members, streaming one member at a time.  A member
+    whose header says it is larger than ``max_bytes`` is never decompressed (a ``MemberTooLarge``
+    in its place), and a member is read at most ``max_bytes + 1`` bytes whatever its header says."""
     with fsio.open_input(uri, "rb", compression=None) as f:
         if uri.lower().endswith(".zip"):
             with zipfile.ZipFile(f) as z:
                 for info in z.infolist():
                     if info.filename in names:
+                        if info.file_size > max_bytes:
+                            yield info.filename, MemberTooLarge(info.file_size)
+                            continue
                         try:
-                            yield info.filename, z.read(info)
+                            with z.open(info) as fh:
+                                yield info.filename, _capped(fh, max_bytes)
                         except Exception as e:  # bad CRC, unsupported compression
                             if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
                                 raise
@@ -67,8 +73,30 @@ def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Excep
         with tarfile.open(fileobj=f, mode=mode) as t:
             for m in t:
                 if m.isfile() and m.name in names:
+                    if m.size > max_bytes:
+                        yield m.name, MemberTooLarge(m.size)
+                        continue
                     fh = t.extractfile(m)
-                    yield m.name, fh.read() if fh else b""
+                    yield m.name, _capped(fh, max_bytes) if fh else b""
+
+
+class MemberTooLarge(ValueError):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _capped(fh, max_bytes: int) -> bytes | Exception:
+    data = fh.read(max_bytes + 1)
+    return MemberTooLarge(len(data)) if len(data) > max_bytes else data
+
+
+def _identity(uri: str) -> tuple[int, str]:
+    """Size and version of a listed file; an entry that cannot be stat'ed (a broken link) counts as
+    empty here and is quarantined when read."""
+    if file_kind(uri) != "file":
+        return 0, "not-regular"
+    return fsio.identity(uri)
 
 
 @register("text_files")
@@ -86,10 +114,12 @@ class TextFilesConnector(Connector):
     def discover(self) -> list[WorkUnit]:
         per = int(self.options.get("files_per_unit", 512))
         units: list[WorkUnit] = []
+        seen: set[str] = set()
         for uri in self.source.uris:
-            files = fsio.expand(uri)
+            files = self.expand(uri)
             if not files:
                 raise FileNotFoundError(f"source {self.source.name!r}: no input matches {uri}")
+            files = [f for f in files if not (f in seen or seen.add(f))]
             plain = []
             for f in files:
                 if is_archive(f):
@@ -102,7 +132,7 @@ class TextFilesConnector(Connector):
             prefix = _fixed_prefix(uri)
             for i in range(0, len(plain), per):
                 group = plain[i : i + per]
-                ident = [fsio.identity(g) for g in group]
+                ident = [_identity(g) for g in group]
                 version = hashlib.sha1("|".join(f"{s}:{v}" for s, v in ident).encode()).hexdigest()[:16]
                 rel = tuple(g[len(prefix):] if g.startswith(prefix) else g for g in group)
                 units.append(WorkUnit(self.source.name, prefix, sum(s for s, _ in ident), version, members=rel))
@@ -113,7 +143,7 @@ class TextFilesConnector(Connector):
             wanted = set(unit.members)
             seen = set()
             try:
-                for name, data in iter_members(unit.path, wanted):
+                for name, data in iter_members(unit.path, wanted, self.max_doc_bytes()):
                     seen.add(name)
                     yield from self.records_for(name, data, f"{unit.path}::{name}")
             except Exception as e:
@@ -129,7 +159,15 @@ class TextFilesConnector(Connector):
             return
         for rel in unit.members:
             uri = unit.path + rel if not rel.startswith(("/", unit.path)) and "://" not in rel else rel
+            kind = file_kind(uri)
+            if kind != "file":  # a FIFO would block the reader forever: never opened
+                yield Drop(self.doc_id(rel), "quarantined", f"not a regular file ({kind})", uri)
+                continue
             try:
+                size = fsio.identity(uri)[0]
+                if size > self.max_doc_bytes():
+                    yield Drop(self.doc_id(rel), "quarantined", f"file too large ({size} bytes > max_doc_chars x 4)", uri)
+                    continue
                 data = fsio.read_bytes(uri)
             except Exception as e:
                 if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
@@ -143,8 +181,13 @@ class TextFilesConnector(Connector):
         files hold several documents (MedQuAD QA pairs, one JSON study) override this."""
         yield self._doc(name, data, location)
 
+    def max_doc_bytes(self) -> int:
+        return 4 * self.max_doc_chars()
+
     def _doc(self, name: str, data: bytes | Exception, location: str) -> Record:
         did = self.doc_id(name)
+        if isinstance(data, MemberTooLarge):
+            return Drop(did, "quarantined", f"archive member too large ({data.size} bytes > max_doc_chars x 4)", location)
         if isinstance(data, Exception):
             return Drop(did, "quarantined", safe_reason(data, "unreadable member"), location)
         if b"\x00" in data[:65536]:

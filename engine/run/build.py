@@ -58,9 +58,7 @@ class Build:
         staged = fsio.read_json(lay.fingerprint()) if fsio.exists(lay.fingerprint()) else None
         fingerprint = self.manifest.fingerprint()
         if force:
-            for sub in ("shards", "quarantine", "report", "_staging", "build.json"):
-                fsio.remove(fsio.join(self.out, sub), recursive=True)
-            return "fresh"
+            return "force"  # the output is wiped only after the plan and the tokenizer are validated
         if done is not None and done.get("complete") and staged is None:
             if done.get("fingerprint") == fingerprint:
                 return "done"
@@ -77,7 +75,14 @@ class Build:
             raise BuildError(f"{self.out} is not empty; use --resume, --force or another --output")
         return "fresh"
 
+    def wipe(self) -> None:
+        for sub in ("shards", "quarantine", "report", "_staging", "build.json"):
+            fsio.remove(fsio.join(self.out, sub), recursive=True)
+
     def run(self, resume: bool = False, force: bool = False) -> dict:
+        fs, path = fsio.fs_and_path(self.out)
+        if fs.exists(path) and not fs.isdir(path):
+            raise BuildError(f"output {self.out} is an existing file, not a folder")
         fsio.makedirs(self.out)
         with OutputLock(self.out):  # before prepare(): --force must never wipe an output another build is writing
             return self._run(resume, force)
@@ -92,8 +97,10 @@ class Build:
             self.progress.say(f"{self.out}: build already complete (same manifest); nothing to do (use --force to rebuild)")
             return fsio.read_json(self.layout.ledger())
         m = self.manifest
-        plan = plan_units(m)
+        plan = plan_units(m)  # every input found, or an error before anything is touched
         tok = load_tokenizer(m.tokenizer)
+        if state == "force":
+            self.wipe()
         units = [u for s in m.sources for u in plan[s.name]]
         bid = ledger.build_id(m.fingerprint(), [u.unit_id for u in units], tok.sha256)
         fsio.write_json_atomic(self.layout.fingerprint(), {"fingerprint": m.fingerprint(), "build_id": bid})
@@ -124,7 +131,7 @@ class Build:
         if errs:
             raise BuildError("ledger does not add up (an engine bug; the build is not marked complete):\n  " + "\n  ".join(errs))
         shards = [sh for g in groups for sh in g.shards]
-        doc = ledger.build_json(m, tok, bid, sources, shards, quarantine_index(reads, tokens), complete=True)
+        doc = ledger.build_json(m, tok, bid, sources, shards, quarantine_index(self.out, reads, tokens), complete=True)
         fsio.write_json_atomic(self.layout.ledger(), doc)
         self.timings["total"] = time.time() - t_start
         summary = write_reports(self, doc, bid, worker_seconds(reads, tokens, groups))

@@ -11,6 +11,8 @@ from engine.run.build import Build
 from engine.run.console import ConsoleProgress
 from engine.run.lock import OutputLocked
 from engine.run.plan import BuildError, check_stages, plan_units, print_check
+from engine.tokenizer import load_tokenizer
+from engine.tokenizer.load import TokenizerError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,14 +46,19 @@ def main(argv: list[str] | None = None) -> int:
         executor = args.executor or manifest.resources.executor
         if args.check:
             check_stages(manifest)
-            print_check(manifest, plan_units(manifest), executor)
+            plan = plan_units(manifest)
+            load_tokenizer(manifest.tokenizer)
+            print_check(manifest, plan, executor)
             return 0
         build = Build(manifest, manifest.output, args.workers, ConsoleProgress(not args.quiet), args.keep_staging, executor)
         build.run(args.resume, args.force)
         return 0
-    except (ManifestError, BuildError, OutputLocked, fsio.StorageError, FileNotFoundError) as e:
+    except (ManifestError, BuildError, OutputLocked, fsio.StorageError, FileNotFoundError, TokenizerError) as e:
         print(f"error: {getattr(e, 'cause', None) or e}", file=sys.stderr)  # a worker's error: its message, not a traceback
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue with --resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

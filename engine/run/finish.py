@@ -4,20 +4,24 @@ from __future__ import annotations
 from collections import Counter
 
 from engine.core import fsio
+from engine.core.records import DROP_BUCKETS
 from engine.output import ledger
 
 
-def quarantine_index(read_markers: list, token_markers: list) -> list[dict]:
-    """Every quarantine file with its source and per-bucket counts (no PHI counters)."""
+def quarantine_index(out_root: str, read_markers: list, token_markers: list) -> list[dict]:
+    """Every quarantine file with its source, per-bucket counts (no PHI counters) and sha256, so the
+    audit notices a removed or edited quarantine file even when the counts were edited to match."""
     out = []
     for m in read_markers:
         if m.quarantine_file:
             out.append({"path": m.quarantine_file, "source": m.source,
-                        "counts": {k: v for k, v in m.counts.items() if not k.startswith("phi:")}})
+                        "counts": {k: v for k, v in m.counts.items() if k in DROP_BUCKETS}})
     for m in token_markers:
         if m.quarantine_file:
             out.append({"path": m.quarantine_file, "source": m.source,
                         "counts": {k: m.counts[k] for k in ("exact_dup", "near_dup", "filtered") if m.counts.get(k)}})
+    for q in out:
+        q["sha256"] = fsio.sha256(fsio.join(out_root, q["path"]))
     return out
 
 

@@ -25,7 +25,7 @@ class ShardCutter:
     def __init__(self, worker, source: str, group: int) -> None:
         m, tok = worker.manifest, worker.tokenizer
         self.layout, self.source, self.group = worker.layout, source, group
-        self.schema = shard_schema(tok.vocab_size, shard_metadata(tok.sha256, m.max_seq_len, tok.special_ids, worker.build_id))
+        self.schema = shard_schema(tok.max_id, shard_metadata(tok.sha256, m.max_seq_len, tok.special_ids, worker.build_id))
         self.target, self.batch_rows = m.shards.target_tokens, m.shards.batch_rows
         self.rows: list[Row] = []
         self.tokens = 0

@@ -28,12 +28,19 @@ from engine.core.records import DOC_SCHEMA, DROP_SCHEMA, Doc, Drop, Tombstone, W
 from engine.dedup import exact as dedup_exact
 from engine.stages.base import SourceContext
 
-_DIGITS = re.compile(r"(?<![\w.-])\d+(?!\w)")
+#: numbers that say where in the input something was (line 12, byte 4096, row=7, position=(1, 84)) or how
+#: big it was (6000321 chars): folded to N so the per-reason histogram groups them; every other number
+#: (thresholds, scores, counts, source codes such as ISERROR=1) is the engine's own and stays
+_POSITION = re.compile(
+    r"(?i)(\b(?:line|byte|row|char|offset|position|pos|lineno|colno|after|member|record)s?\s*[=:]?\s*\(?)(\d+)(?:(,\s*)(\d+))?"
+)
+_SIZE = re.compile(r"\b\d+(?=\s*(?:chars|bytes|records)\b)")
 
 
 def reason_key(reason: str) -> str:
-    """Reason with numbers folded, for the per-reason histogram in the ledger."""
-    return _DIGITS.sub("N", reason)[:160]
+    """A reason as a histogram key: positions and sizes folded to N, nothing else."""
+    key = _POSITION.sub(lambda m: m.group(1) + "N" + (m.group(3) + "N" if m.group(4) else ""), reason)
+    return _SIZE.sub("N", key)[:160]
 
 
 def drops_table(drops: list[Drop], source: str, unit_id: str | None) -> pa.Table:
@@ -69,16 +76,22 @@ def docs_table(docs: list[Doc]) -> pa.Table:
 
 
 class UnitIds:
-    """Doc ids are unique within a unit: a repeated id gets ``#2``, ``#3``, ..."""
+    """Doc ids are unique within a unit: a repeated id gets ``#2``, ``#3``, ... (skipping any that the
+    input itself uses, so ``1``, ``1``, ``1#2`` give three different ids)."""
 
     def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
+        self.seen: set[str] = set()
+        self.next: dict[str, int] = {}
 
     def __call__(self, rec):
-        n = self.seen.get(rec.doc_id, 0) + 1
-        self.seen[rec.doc_id] = n
-        if n > 1:
-            rec.doc_id = f"{rec.doc_id}#{n}"
+        did = rec.doc_id
+        if did in self.seen:
+            n = self.next.get(did, 1)
+            while f"{did}#{n}" in self.seen or n == 1:
+                n += 1
+            self.next[did] = n
+            rec.doc_id = f"{did}#{n}"
+        self.seen.add(rec.doc_id)
         return rec
 
 
@@ -98,7 +111,17 @@ class StagedUnit:
 
     def add(self, docs: list[Doc]) -> None:
         """Run a batch through the stages and stage the survivors."""
-        table = docs_table(docs)
+        try:
+            table = docs_table(docs)
+        except (pa.ArrowException, UnicodeEncodeError):  # one text Arrow cannot hold costs that document only
+            good = []
+            for d in docs:
+                try:
+                    docs_table([d])
+                    good.append(d)
+                except (pa.ArrowException, UnicodeEncodeError) as e:
+                    self.drops.append(Drop(d.doc_id, "quarantined", safe_reason(e, "text not storable as UTF-8"), self.unit.location))
+            table = docs_table(good)
         for stage in self.worker.stages:
             t0 = time.perf_counter()
             res = stage.process(table, self.ctx)
@@ -155,7 +178,7 @@ def read_unit(worker, unit: WorkUnit) -> ReadDone | ReadFailed:
     tombs: list[Tombstone] = []
     read = 0
     try:
-        for rec in worker.connector(unit.source).read(unit):
+        for rec in worker.connector(unit.source).records(unit):
             if isinstance(rec, Doc):
                 read += 1
                 buf.append(unique(rec))

@@ -46,7 +46,7 @@ def _doc_batches(conn, batch_docs: int):
 
     for unit in conn.discover():
         buf = []
-        for rec in conn.read(unit):
+        for rec in conn.records(unit):
             if isinstance(rec, Doc):
                 buf.append(rec)
                 if len(buf) >= batch_docs:
