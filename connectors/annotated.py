@@ -34,6 +34,7 @@ from connectors._xmlutil import local, parse_member
 from connectors.base import PLACEHOLDER_MIMIC_III, Drop, Record
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
+from connectors.options import FileGroupOptions
 
 
 @register("n2c2_2018_ade")
@@ -56,6 +57,8 @@ class N2c2AdeConnector(FixedOptions, TextFilesConnector):
 
 @register("n2c2_2014_deid")
 class N2c2DeidConnector(FixedOptions, TextFilesConnector):
+    Options = FileGroupOptions
+
     placeholder = None  # realistic surrogates, not placeholders
     language = "en"
     defaults = {"pattern": "*.xml"}

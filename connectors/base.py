@@ -13,16 +13,17 @@ Class attributes describe the source's conventions for later stages:
   (MIMIC-III ``[**...**]``, MIMIC-IV ``___``), or None for literature.
 * ``language``: default language recorded in meta when the source does not say.
 * ``splittable``: whether big uncompressed files may be cut into byte ranges.
+* ``Options``: the pydantic model of the source's ``options:`` (:mod:`connectors.options`).
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
 from typing import ClassVar, Iterator
 
-import logging
-
+from connectors.options import NoOptions, RecordOptions
 from engine.core import fsio
 from engine.core.records import Doc, Drop, Tombstone, WorkUnit, safe_reason  # noqa: F401
 
@@ -69,6 +70,8 @@ _COMPRESSED = re.compile(r"\.(gz|bz2|xz|zst|zstd|lz4|zip|tar)$", re.I)
 
 class Connector:
     name: ClassVar[str] = ""
+    #: the manifest ``options:`` this connector accepts (checked when the manifest is loaded)
+    Options: ClassVar[type] = NoOptions
     placeholder: ClassVar[str | None] = None
     language: ClassVar[str] = "en"
     splittable: ClassVar[bool] = False
@@ -202,6 +205,8 @@ class RecordConnector(Connector):
     * ``id_field``: column holding a stable record id; without it the id is ``<file>@<row/offset>``.
     * ``meta_fields``: columns copied into ``meta``.
     """
+
+    Options = RecordOptions
 
     def _opt_list(self, key: str, default) -> list[str]:
         v = self.options.get(key, default)

@@ -33,6 +33,7 @@ from connectors._markdown import to_plain
 from connectors.base import Drop, Record, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
+from connectors.options import FileGroupOptions
 
 _SECTIONS = (
     ("Brief Summary", "descriptionModule", "briefSummary"),
@@ -74,6 +75,8 @@ def _studies(obj) -> list | None:
 
 @register("clinical_trials")
 class ClinicalTrialsConnector(FixedOptions, TextFilesConnector):
+    Options = FileGroupOptions
+
     placeholder = None
     language = "en"
     # every member is counted: non-JSON members are quarantined, not skipped

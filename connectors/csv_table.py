@@ -26,6 +26,7 @@ from connectors._streams import open_stream
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
+from connectors.options import CsvOptions
 
 
 class _RecordGuard:
@@ -100,6 +101,8 @@ class _Ragged:
 
 @register("csv")
 class CsvConnector(RecordConnector):
+    Options = CsvOptions
+
     def _header(self, unit: WorkUnit) -> list[str]:
         parse = pacsv.ParseOptions(
             delimiter=self.options.get("delimiter", ","), newlines_in_values=True, invalid_row_handler=lambda r: "skip"

@@ -42,6 +42,7 @@ from connectors.base import Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
 from engine.core import fsio
+from connectors.options import FileGroupOptions
 
 #: never part of the text (formulas are linearized by flat_text, their graphics left out)
 _SKIP = frozenset({
@@ -134,6 +135,8 @@ def _wrap(e: ET.Element) -> ET.Element:
 
 @register("pmc_oa")
 class PmcOaConnector(TextFilesConnector):
+    Options = FileGroupOptions
+
     placeholder = None
     language = "en"
 

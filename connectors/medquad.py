@@ -24,6 +24,7 @@ from connectors._xmlutil import flat_text, iter_local, local, parse_member
 from connectors.base import Drop, Record
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
+from connectors.options import FileGroupOptions
 
 
 _BULLET = re.compile(r"(?<=\S)[ \t]{2,}- (?=[^\W\d_])")
@@ -31,6 +32,8 @@ _BULLET = re.compile(r"(?<=\S)[ \t]{2,}- (?=[^\W\d_])")
 
 @register("medquad")
 class MedquadConnector(FixedOptions, TextFilesConnector):
+    Options = FileGroupOptions
+
     placeholder = None
     language = "en"
     defaults = {"pattern": "*.xml"}

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
+from connectors.options import ParquetOptions
 
 
 def _columns(batch: pa.RecordBatch) -> tuple[dict[str, list], dict[int, str]]:
@@ -41,6 +42,8 @@ def _columns(batch: pa.RecordBatch) -> tuple[dict[str, list], dict[int, str]]:
 
 @register("parquet")
 class ParquetConnector(RecordConnector):
+    Options = ParquetOptions
+
     def read(self, unit: WorkUnit) -> Iterator[Record]:
         base = self.file_label(unit.path)
         fs, path = fsio.fs_and_path(unit.path)

@@ -49,3 +49,23 @@ def get(name: str) -> type["Connector"]:
     if name not in conns:
         raise KeyError(f"unknown connector {name!r}; known: {', '.join(sorted(conns))}")
     return conns[name]
+
+
+def option_errors(name: str, options: dict) -> list[str]:
+    """What is wrong with a source's ``options:`` for connector ``name`` (empty when they are fine)."""
+    from pydantic import ValidationError
+
+    model = get(name).Options
+    try:
+        model.model_validate(options or {})
+    except ValidationError as e:
+        known = ", ".join(model.model_fields) or "none"
+        out = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "options"
+            if err["type"] == "extra_forbidden":
+                out.append(f"unknown option {key!r} for connector {name} (known: {known})")
+            else:
+                out.append(f"option {key!r}: {err['msg']}")
+        return out
+    return []

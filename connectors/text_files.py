@@ -25,6 +25,7 @@ from typing import Iterator
 from connectors.base import Connector, Drop, Record, WorkUnit, file_kind, safe_reason
 from connectors.registry import register
 from engine.core import fsio
+from connectors.options import TextFileOptions
 
 _ARCHIVE = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -101,6 +102,8 @@ def _identity(uri: str) -> tuple[int, str]:
 
 @register("text_files")
 class TextFilesConnector(Connector):
+    Options = TextFileOptions
+
     def _pattern(self) -> str | list[str]:
         return self.options.get("pattern", "*.txt")
 

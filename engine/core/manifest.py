@@ -216,18 +216,38 @@ def resolve_manifest_path(arg: str) -> Path:
     raise ManifestError(f"manifest {arg!r} not found (looked at {', '.join(str(c) for c in candidates[:4])})")
 
 
-def _expand(value: str, where: str) -> str:
+def _expand(value: str, where: str, missing: list[tuple[str, str]] | None = None) -> str:
+    """``${VAR}`` / ``$VAR`` from the environment; an unset one is recorded in ``missing`` (or raised)."""
     def sub(m: re.Match) -> str:
         var = m.group(1) or m.group(2)
         if var not in os.environ:
-            raise ManifestError(f"{where}: environment variable ${{{var}}} is not set")
+            if missing is None:
+                raise ManifestError(f"{where}: environment variable ${{{var}}} is not set")
+            missing.append((var, where))
+            return m.group(0)
         return os.environ[var]
 
     return _VAR.sub(sub, value)
 
 
-def _resolve(value: str, base: Path, where: str) -> str:
-    v = _expand(value, where)
+def unset_variables_message(missing: list[tuple[str, str]]) -> str:
+    """``${A} (output), ${B} (sources[0](x).uri, sources[1](y).uri)``, each variable once, plus how a
+    ``ray job submit`` job gets them."""
+    where: dict[str, list[str]] = {}
+    for var, w in missing:
+        w = re.sub(r"^sources\[\d+\]\((.*)\)\.uri$", r"\1", w)  # a source by its name
+        if w not in where.setdefault(var, []):
+            where[var].append(w)
+    names = ", ".join(f"${{{v}}} ({', '.join(ws)})" for v, ws in where.items())
+    msg = f"environment variable{'s' if len(where) > 1 else ''} not set: {names}"
+    if os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_ADDRESS"):
+        env = ", ".join(f'"{v}": "..."' for v in where)
+        msg += f"; a Ray job sees the head's environment: ray job submit --runtime-env-json '{{\"env_vars\": {{{env}}}}}'"
+    return msg
+
+
+def _resolve(value: str, base: Path, where: str, missing: list[tuple[str, str]] | None = None) -> str:
+    v = _expand(value, where, missing)
     if not fsio.is_local(v) or os.path.isabs(v):
         return v
     return str((base / v).resolve()) if not v.startswith("~") else os.path.expanduser(v)
@@ -258,8 +278,11 @@ def _format_error(e: ValidationError, path: Path, raw: dict) -> str:
     return "\n".join(lines)
 
 
-def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest, Path]:
-    """Read, expand and validate a manifest; ``ManifestError`` with one clear message otherwise."""
+def load_manifest(arg: str | Path, output: str | None = None, unset: list[tuple[str, str]] | None = None) -> tuple[Manifest, Path]:
+    """Read, expand and validate a manifest; ``ManifestError`` with one clear message otherwise.
+
+    Every unset ``${VAR}`` is named in one error; with an ``unset`` list they are appended to it
+    instead as ``(variable, where)`` and left unexpanded (``--check`` reports them per source)."""
     path = resolve_manifest_path(str(arg))
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -271,36 +294,70 @@ def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest,
         raise ManifestError(f"manifest {path}: expected a mapping at the top level")
     base = path.parent
     raw = json.loads(json.dumps(raw))  # deep copy of plain data
-    try:
-        if output is not None:
-            raw["output"] = output
-        if isinstance(raw.get("output"), str):
-            raw["output"] = _resolve(raw["output"], base, "output")
-        deid = raw.get("deid")
-        if isinstance(deid, dict) and isinstance(deid.get("rejected_text_uri"), str):
-            deid["rejected_text_uri"] = _resolve(deid["rejected_text_uri"], base, "deid.rejected_text_uri")
-        if isinstance(raw.get("tokenizer"), str) and _looks_like_path(raw["tokenizer"]):
-            raw["tokenizer"] = _resolve(raw["tokenizer"], base, "tokenizer")
-        for i, s in enumerate(raw.get("sources") or []):
-            if not isinstance(s, dict):
-                continue
-            where = f"sources[{i}]({s.get('name', '?')}).uri"
-            if isinstance(s.get("uri"), str):
-                s["uri"] = _resolve(s["uri"], base, where)
-            elif isinstance(s.get("uri"), list):
-                s["uri"] = [_resolve(u, base, where) for u in s["uri"] if isinstance(u, str)]
-    except ManifestError as e:
-        raise ManifestError(f"invalid manifest {path}: {e}") from None
+    missing: list[tuple[str, str]] = []
+    if output is not None:
+        raw["output"] = output
+    if isinstance(raw.get("output"), str):
+        raw["output"] = _resolve(raw["output"], base, "output", missing)
+    deid = raw.get("deid")
+    if isinstance(deid, dict) and isinstance(deid.get("rejected_text_uri"), str):
+        deid["rejected_text_uri"] = _resolve(deid["rejected_text_uri"], base, "deid.rejected_text_uri", missing)
+    if isinstance(raw.get("tokenizer"), str) and _looks_like_path(raw["tokenizer"]):
+        raw["tokenizer"] = _resolve(raw["tokenizer"], base, "tokenizer", missing)
+    for i, s in enumerate(raw.get("sources") or []):
+        if not isinstance(s, dict):
+            continue
+        where = f"sources[{i}]({s.get('name', '?')}).uri"
+        if isinstance(s.get("uri"), str):
+            s["uri"] = _resolve(s["uri"], base, where, missing)
+        elif isinstance(s.get("uri"), list):
+            s["uri"] = [_resolve(u, base, where, missing) for u in s["uri"] if isinstance(u, str)]
+    if missing and unset is None:
+        raise ManifestError(f"invalid manifest {path}: {unset_variables_message(missing)}")
+    if unset is not None:
+        unset.extend(missing)
     try:
         m = Manifest.model_validate(raw)
     except ValidationError as e:
         raise ManifestError(_format_error(e, path, raw)) from None
     from connectors import registry
 
+    bad_options = []
     for i, s in enumerate(m.sources):
         if s.connector not in registry.available():
             raise ManifestError(
                 f"invalid manifest {path}:\n  sources[{i}]({s.name}).connector: unknown connector {s.connector!r}; "
                 f"known: {', '.join(sorted(registry.available()))}"
             )
+        bad_options += [f"sources[{i}]({s.name}).options: {e}" for e in registry.option_errors(s.connector, s.options)]
+    if bad_options:
+        raise ManifestError(f"invalid manifest {path}: " + "; ".join(bad_options))
     return m, path
+
+
+_RAY_WORKING_DIR = re.compile(r"[/\\]runtime_resources[/\\]working_dir_files[/\\]")
+
+
+def output_location_error(output: str, executor: str) -> str | None:
+    """Why a build must not write to ``output``, or None.
+
+    * a local path inside the temporary copy of ``--working-dir`` that ``ray job submit`` runs the
+      job in (a relative ``output:`` resolves there): the job would succeed and the output vanish;
+    * ``memory://`` with Ray workers: each worker process has its own memory filesystem.
+    """
+    if output.startswith("memory://"):
+        if executor != "local":
+            return (f"output {output}: a memory:// filesystem is private to one process, and Ray workers are other "
+                    "processes; use --executor local, or a path or URI the workers share")
+        return None
+    if "://" in output and not output.startswith("file://"):
+        return None
+    path = os.path.abspath(output[7:] if output.startswith("file://") else output)
+    job_dir = os.getcwd() if os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") else None
+    inside_job_dir = job_dir is not None and (path == job_dir or path.startswith(job_dir.rstrip(os.sep) + os.sep))
+    if _RAY_WORKING_DIR.search(path + os.sep) or inside_job_dir:
+        return (f"output {path} is inside the temporary copy of --working-dir this Ray job runs in; it would be "
+                "deleted with the job. Give an absolute --output (on one machine: --output \"$PWD/out/NAME\" in the "
+                "submitting shell) or a URI every node reaches (s3://...)")
+    return None
+

@@ -80,20 +80,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m engine.deid", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("eval", "scan"):
-        p = sub.add_parser(name)
+        p = sub.add_parser(name, help={"eval": "precision / recall / F1 per entity type against a gold JSONL",
+                                       "scan": "PHI hits per entity type in a JSONL of documents (counts only)"}[name])
         p.add_argument("--nlp-model", default=None, help="spaCy package or path (default: offline blank English)")
-        p.add_argument("--score-threshold", type=float, default=0.5)
-        p.add_argument("--prescreen", choices=["doc", "off"], default="doc")
+        p.add_argument("--score-threshold", type=float, default=0.5, help="minimum recognizer score counted as a hit (default 0.5)")
+        p.add_argument("--prescreen", choices=["doc", "off"], default="doc",
+                       help="doc: documents with no candidate skip presidio (default); off: every document through presidio")
         if name == "eval":
-            p.add_argument("--gold", required=True)
-            p.add_argument("--text", default=None)
-            p.add_argument("--json", action="store_true")
+            p.add_argument("--gold", required=True, help='gold JSONL {"doc_id", "text", "spans": [[start, end, TYPE], ...]} (required)')
+            p.add_argument("--text", default=None, help='JSONL {"doc_id", "text"} to analyse instead of the gold file\'s own text')
+            p.add_argument("--json", action="store_true", help="print the scores as JSON")
         else:
-            p.add_argument("file")
-    g = sub.add_parser("generate")
-    g.add_argument("--n", type=int, default=200)
-    g.add_argument("--seed", type=int, default=7)
-    g.add_argument("--out", required=True)
+            p.add_argument("file", help='JSONL of {"doc_id", "text"} documents')
+    g = sub.add_parser("generate", help="write the synthetic PHI-annotated gold set")
+    g.add_argument("--n", type=int, default=200, help="notes to generate (default 200)")
+    g.add_argument("--seed", type=int, default=7, help="random seed: the same seed gives the same file (default 7)")
+    g.add_argument("--out", required=True, help="gold JSONL to write (required)")
     args = ap.parse_args(argv)
     return {"eval": cmd_eval, "generate": cmd_generate, "scan": cmd_scan}[args.cmd](args)
 

@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", help="build output (local path or fsspec URI)")
     ap.add_argument("--json", action="store_true", help='print {"ok": bool, "sources": {...}, "errors": [...]}')
     args = ap.parse_args(argv)
+    if not args.json:
+        print(f"audit {args.out}: re-reading every listed shard (sha256 checked) and quarantine record ...", file=sys.stderr, flush=True)
     res = audit(args.out)
     if res.get("fatal"):
         print(f"error: {res['errors'][0]}", file=sys.stderr)

@@ -11,9 +11,12 @@ import json
 from collections import Counter, defaultdict
 
 from engine import __version__
+from engine.core import fsio
 from engine.core.records import BUCKETS
 
 FORMAT_VERSION = 1
+#: the build's copy of its tokenizer, so an output decodes wherever it is moved
+TOKENIZER_FILE = "tokenizer.json"
 COUNT_FIELDS = ("read", *BUCKETS, "tokens", "rows", "segments", "split_documents", "bytes_read", "chars_written")
 
 
@@ -73,6 +76,12 @@ def invariant_errors(sources: dict[str, dict]) -> list[str]:
     return errs
 
 
+def write_tokenizer(out: str, tok) -> str:
+    """``OUT/tokenizer.json``: the loaded tokenizer's serialization, whose sha256 is the one build.json records."""
+    fsio.write_bytes_atomic(fsio.join(out, TOKENIZER_FILE), tok.tokenizer.to_str().encode("utf-8"))
+    return TOKENIZER_FILE
+
+
 def build_id(fingerprint: str, unit_ids: list[str], tokenizer_sha: str) -> str:
     h = hashlib.sha256()
     for part in (fingerprint, tokenizer_sha, *unit_ids):
@@ -90,8 +99,8 @@ def build_json(manifest, tok, bid: str, sources: dict, shards: list[dict], quara
         "complete": complete,
         "max_seq_len": manifest.max_seq_len,
         "token_counts_include_special_tokens": True,
-        "tokenizer": {"name": tok.name, "sha256": tok.sha256, "vocab_size": tok.vocab_size, "max_id": tok.max_id,
-                      "special_ids": tok.special_ids},
+        "tokenizer": {"name": tok.name, "file": TOKENIZER_FILE, "sha256": tok.sha256, "vocab_size": tok.vocab_size,
+                      "max_id": tok.max_id, "special_ids": tok.special_ids},
         "manifest": mjson,
         "manifest_sha256": hashlib.sha256(json.dumps(mjson, sort_keys=True).encode()).hexdigest(),
         "fingerprint": manifest.fingerprint(),

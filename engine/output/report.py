@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import html
 import io
 import logging
@@ -30,6 +31,7 @@ import numpy as np
 
 from engine.core import fsio
 from engine.core.records import DROP_BUCKETS
+from engine.output import findings
 from engine.output.reader import open_shard, shard_entries
 
 log = logging.getLogger("engine.report")
@@ -64,6 +66,8 @@ def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_sha
     row_lens: list[np.ndarray] = []
     seg_lens: list[np.ndarray] = []
     doc_tokens: Counter = Counter()
+    doc_source: dict[str, str] = {}
+    tokenizers: set[str] = set()
     rows_seen = 0
     total_rows = sum(int(s.get("rows", 0)) for s in shards) or 1
     entries = shard_entries(out, shards)
@@ -75,6 +79,7 @@ def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_sha
             break
         try:
             reader = open_shard(entry, columns=("doc_lens", "doc_ids"))
+            tokenizers.add(reader.metadata.get("tokenizer_sha256", ""))
             taken = 0
             for b in reader.batches():
                 if taken >= per_shard:
@@ -91,11 +96,17 @@ def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_sha
                 ids = b.column("doc_ids").flatten().to_pylist()
                 for d, n in zip(ids, vals.tolist()):
                     doc_tokens[d] += n
+                    doc_source[d] = entry.source
                 taken += b.num_rows
                 rows_seen += b.num_rows
         except (OSError, KeyError, ValueError) as e:  # missing, unreadable or altered: the audit reports it
             print(f"report: cannot read {entry.path}: {type(e).__name__}", file=sys.stderr)
+    by_source: dict[str, list[int]] = {}
+    for d, n in doc_tokens.items():
+        by_source.setdefault(doc_source[d], []).append(n)
     return {
+        "doc_lens_by_source": {k: np.asarray(v, dtype=np.int64) for k, v in by_source.items()},
+        "tokenizers": tokenizers - {""},
         "row_lens": np.concatenate(row_lens) if row_lens else np.zeros(0, np.int64),
         "seg_lens": np.concatenate(seg_lens) if seg_lens else np.zeros(0, np.int64),
         "doc_lens": np.fromiter(doc_tokens.values(), dtype=np.int64, count=len(doc_tokens)),
@@ -167,13 +178,16 @@ def _plots(doc: dict, timings: dict, sample: dict) -> list[tuple[str, str]]:
     dl = sample["doc_lens"]
     if len(dl):
         lo, hi = max(1, int(dl.min())), max(2, int(dl.max()))
-        bins = np.unique(np.geomspace(lo, max(hi + 1, lo * 1.5), 50).astype(int))
-        ax.hist(dl, bins=bins, color="#0969da")
+        bins = np.unique(np.geomspace(lo, max(hi + 1, lo * 1.5), 40).astype(int))
+        palette = ["#0969da", "#cf222e", "#8250df", "#bf8700", "#2da44e", "#57606a"]
+        for i, (n, v) in enumerate(sorted((sample.get("doc_lens_by_source") or {"all sources": dl}).items())):
+            ax.hist(v, bins=bins, histtype="step", linewidth=1.5, label=n, color=palette[i % len(palette)])
         ax.set_xscale("log")
+        ax.legend(fontsize=8)
     ax.set_xlabel("document length (tokens, incl. [CLS]/[SEP])")
     ax.set_ylabel("documents")
-    ax.set_title("Document length" + (" (sample)" if sample["sampled"] else ""))
-    out.append(("Document-length histogram", _png(fig)))
+    ax.set_title("Document length per source" + (" (sample)" if sample["sampled"] else ""))
+    out.append(("Document-length histogram per source", _png(fig)))
 
     fig, ax = plt.subplots(figsize=(5.8, 3.0))
     rl = sample["row_lens"]
@@ -255,10 +269,15 @@ def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) ->
     parts.append(f"<h1>Build report: {_e(name)}</h1>")
     parts.append(
         f'<div class="meta">build <code>{_e(doc.get("build_id"))}</code> · engine {_e(doc.get("engine_version"))} · '
-        f'tokenizer {_e(doc.get("tokenizer", {}).get("name"))} (sha256 <code>{_e(str(doc.get("tokenizer", {}).get("sha256", ""))[:12])}</code>, '
+        f'tokenizer {_e(str(doc.get("tokenizer", {}).get("name", "")).replace(chr(92), "/").rsplit("/", 1)[-1])} (sha256 <code>{_e(str(doc.get("tokenizer", {}).get("sha256", ""))[:12])}</code>, '
         f'vocab {_n(doc.get("tokenizer", {}).get("vocab_size", 0))}) · max_seq_len {L} · '
         f'{"complete" if doc.get("complete") else "INCOMPLETE"} · report written {_e(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))}</div>'
     )
+    warns = findings.warnings(doc, sample.get("tokenizers"), sample.get("out_tokenizer_sha256"))
+    parts.append(f"<h2>Warnings ({len(warns)})</h2>")
+    parts.append("<ul id=\"warnings\">" + "".join(f"<li>{_e(w)}</li>" for w in warns) + "</ul>" if warns
+                 else '<p class="note" id="warnings">None: every source wrote documents, none lost more than half, '
+                 "the shards match the build's tokenizer.</p>")
     kpis = [("documents read", _n(int(tot.get("read", 0)))), ("documents written", _n(int(tot.get("written", 0)))),
             ("tokens written", _n(tokens)), ("packed rows", _n(rows)), ("packing efficiency", f"{eff:.2%}"),
             ("shards", _n(len(doc.get("shards", []))))]
@@ -287,6 +306,10 @@ def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) ->
     total = ["TOTAL", tot.get("read", 0), tot.get("written", 0), tot.get("bytes_read", 0) / 1e6, tot.get("chars_written", 0),
              tokens, rows, tot.get("segments", 0), tot.get("split_documents", 0), "", ""]
     parts.append(_table("sources", head, body, total))
+    parts.append("<h2>Token mix</h2>")
+    parts.append('<p class="note">Share of the written tokens per source, and the share a trainer sees when it streams '
+                 "the build with the manifest's weights (a weight repeats a source's rows that many times per epoch).</p>")
+    parts.append(_table("mix", ["source", "tokens", "share %", "weight", "share after weights %"], findings.mix_rows(doc)))
 
     # drops
     parts.append("<h2>Where dropped documents went</h2>")
@@ -345,7 +368,7 @@ def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) ->
     parts.append(_table("throughput", ["stage", "seconds", "MB/s", "tokens/s"], body))
     dd = timings.get("dedup") or {}
     if dd:
-        parts.append(_table("dedup", ["dedup counter", "value"], [[k, v] for k, v in sorted(dd.items())]))
+        parts.append(_table("dedup", ["dedup counter", "value"], findings.dedup_rows(dd)))
 
     # shards & quarantine
     shards = doc.get("shards", [])
@@ -371,6 +394,9 @@ def write_report(out: str, doc: dict, timings: dict | None = None, max_rows: int
     out = out.rstrip("/")
     try:
         sample = sample_shards(out, doc.get("shards", []), max_rows)
+        tok_uri = fsio.join(out, "tokenizer.json")
+        if fsio.exists(tok_uri):
+            sample["out_tokenizer_sha256"] = hashlib.sha256(fsio.read_bytes(tok_uri)).hexdigest()
         page = render(doc, timings, sample)
     except Exception as e:  # a report problem must never fail a finished build: fall back to tables only
         log.warning("report: plots/histograms skipped (%s: %s)", type(e).__name__, e)

@@ -1,8 +1,8 @@
 """``python -m engine.inspect OUT``: print packed rows as JSON lines for a person to look at.
 
 Each line: shard, row index, source, token count, segment lengths and document ids; with
-``--decode`` the text of every segment (decoded with the build's tokenizer, which must be
-loadable from build.json's ``tokenizer.name``, or given with ``--tokenizer``).  Every shard is
+``--decode`` the text of every segment, decoded with the build's own copy ``OUT/tokenizer.json``
+(checked against build.json's sha256), else the tokenizer build.json names, or ``--tokenizer``.  Every shard is
 checked against the sha256 in build.json before it is read; a mismatch is an error (exit 1).
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import sys
 
 from engine.core import fsio
+from engine.output import ledger
 from engine.output.reader import ShardChecksumError, iter_batches
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--source", help="only rows of this source")
     ap.add_argument("--decode", action="store_true", help="add the decoded text of each segment")
     ap.add_argument("--limit", type=int, default=10, help="rows to print (default 10; 0 = all)")
-    ap.add_argument("--tokenizer", help="tokenizer to decode with (default: the one named in build.json)")
+    ap.add_argument("--tokenizer", help="tokenizer to decode with (default: OUT/tokenizer.json, else the one named in build.json)")
     args = ap.parse_args(argv)
     if not fsio.exists(fsio.join(args.out, "build.json")):
         print(f"error: {args.out} has no build.json", file=sys.stderr)
@@ -42,8 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.decode:
         from engine.tokenizer import load_tokenizer
 
-        spec = args.tokenizer or fsio.read_json(fsio.join(args.out, "build.json"))["tokenizer"]["name"]
-        tok = load_tokenizer(spec).tokenizer
+        recorded = fsio.read_json(fsio.join(args.out, "build.json"))["tokenizer"]
+        copied = fsio.join(args.out, ledger.TOKENIZER_FILE)
+        spec = args.tokenizer or (copied if fsio.exists(copied) else recorded["name"])
+        try:
+            loaded = load_tokenizer(spec)
+        except (OSError, ValueError, RuntimeError) as e:
+            print(f"error: cannot load the tokenizer {spec}: {e}; give one with --tokenizer", file=sys.stderr)
+            return 2
+        if loaded.sha256 != recorded.get("sha256") and not args.tokenizer:
+            print(f"error: tokenizer {spec} (sha256 {loaded.sha256[:12]}) is not the build's "
+                  f"({str(recorded.get('sha256'))[:12]}); its decoded text would be wrong", file=sys.stderr)
+            return 2
+        tok = loaded.tokenizer
     try:
         return _print_rows(args.out, args.source, tok, args.limit)
     except ShardChecksumError as e:

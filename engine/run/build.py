@@ -105,12 +105,17 @@ class Build:
         units = [u for s in m.sources for u in plan[s.name]]
         bid = ledger.build_id(m.fingerprint(), [u.unit_id for u in units], tok.sha256)
         fsio.write_json_atomic(self.layout.fingerprint(), {"fingerprint": m.fingerprint(), "build_id": bid})
+        ledger.write_tokenizer(self.out, tok)  # the output decodes wherever it is moved
         kind, why = choose_executor(self.executor_kind, plan)
+        self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources"
+                          + (" (resuming)" if state == "resume" else "") + f"; executor {kind} ({why})")
+        if kind == "ray":
+            self.progress.say("starting: connecting to Ray (or starting it) and waiting for the worker processes")
         resolved = m.model_copy(update={"tokenizer_backend": self.tok_backend.backend})  # workers skip "auto"
         self.executor = make_executor(kind, WorkerSpec(resolved, self.out, m.tokenizer, bid), self.workers, m, input_bytes(plan))
         log.info("executor %s (%s): %s", kind, why, self.executor.where)
-        self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources; "
-                          f"executor {self.executor.where} ({why})" + (" (resuming)" if state == "resume" else ""))
+        self.progress.say(f"executor {self.executor.where} ready; each worker sets up the stages "
+                          f"({', '.join(check_stages(m))}) and the tokenizer before its first unit (the de-id model takes longest)")
         try:
             reads = phases.read_phase(self, units)
             drop_uris = phases.dedup_phase(self, units, reads)
@@ -152,4 +157,5 @@ class Build:
         if not self.keep_staging:
             fsio.remove(self.layout.staging, recursive=True)
         self.progress.say("done\n" + summary)
+        self.progress.say(f"report: {self.layout.report('index.html')} (summary.txt and timings.json beside it)")
         return doc

@@ -6,12 +6,12 @@ import logging
 import sys
 
 from engine.core import fsio
-from engine.core.manifest import ManifestError, load_manifest
+from engine.core.manifest import ManifestError, load_manifest, output_location_error
 from engine.run.build import Build
 from engine.run.console import ConsoleProgress
 from engine.run.lock import OutputLocked
-from engine.run.plan import BuildError, check_stages, plan_units, print_check
-from engine.tokenizer import load_tokenizer
+from engine.run.check import run_check
+from engine.run.plan import BuildError, choose_executor, plan_units
 from engine.tokenizer.load import TokenizerError
 
 
@@ -23,11 +23,11 @@ def parser() -> argparse.ArgumentParser:
         "(or the one `ray job submit` runs it on); --executor chooses.",
     )
     ap.add_argument("--manifest", required=True, help="manifest YAML; a bare name (all20.yaml, demo) is looked up under manifests/")
-    ap.add_argument("--output", help="output URI (local path, s3://, gs://, memory://); overrides the manifest's output")
+    ap.add_argument("--output", help="output URI (local path, s3://, gs://; memory:// with --executor local only); overrides the manifest's output")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue an interrupted build, reusing committed work")
     g.add_argument("--force", action="store_true", help="delete what is in the output and build from scratch")
-    ap.add_argument("--check", action="store_true", help="validate the manifest and list what each source would read, then exit")
+    ap.add_argument("--check", action="store_true", help="validate the manifest, load the tokenizer, list every source's status (ok / no input / unset variable) and what it would read, then exit (2 when something is not ready)")
     ap.add_argument("--executor", choices=("auto", "local", "ray"),
                     help="where the work runs (default: manifest resources.executor; auto: Ray when RAY_ADDRESS is set or "
                     "the input is large, else local without Ray)")
@@ -44,16 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        manifest, _ = load_manifest(args.manifest, output=args.output)
+        unset: list[tuple[str, str]] = []
+        manifest, _ = load_manifest(args.manifest, output=args.output, unset=unset if args.check else None)
         if args.tokenizer_backend:
             manifest.tokenizer_backend = args.tokenizer_backend
         executor = args.executor or manifest.resources.executor
         if args.check:
-            check_stages(manifest)
-            plan = plan_units(manifest)
-            load_tokenizer(manifest.tokenizer)
-            print_check(manifest, plan, executor)
-            return 0
+            return run_check(manifest, unset, executor)
+        kind = executor if executor != "auto" or not manifest.output.startswith("memory://") else \
+            choose_executor(executor, plan_units(manifest))[0]
+        where = output_location_error(manifest.output, kind)
+        if where:
+            raise ManifestError(where)
         build = Build(manifest, manifest.output, args.workers, ConsoleProgress(not args.quiet), args.keep_staging, executor)
         build.run(args.resume, args.force)
         return 0

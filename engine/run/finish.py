@@ -5,7 +5,7 @@ from collections import Counter
 
 from engine.core import fsio
 from engine.core.records import DROP_BUCKETS
-from engine.output import ledger
+from engine.output import findings, ledger
 
 
 def quarantine_index(out_root: str, read_markers: list, token_markers: list) -> list[dict]:
@@ -38,6 +38,9 @@ def worker_seconds(read_markers: list, token_markers: list, groups: list) -> dic
 
 def summary_text(doc: dict, timings: dict | None = None) -> str:
     lines = [f"build {doc['manifest']['name']} ({doc['build_id']}): {len(doc['shards'])} shards", ""]
+    warns = findings.warnings(doc)
+    if warns:
+        lines += [f"WARNING: {w}" for w in warns] + [""]
     lines.append(ledger.table(doc["sources"], doc["max_seq_len"]))
     phi = {n: s["phi_hits"] for n, s in doc["sources"].items() if s.get("phi_hits")}
     if phi:

@@ -80,7 +80,7 @@ def dedup_phase(run, units: list[WorkUnit], markers: dict[str, ReadDone | ReadFa
         drop_uris += _near(run, units, markers, list(drop_uris), stats)
     run.timings["dedup"] = time.time() - t0
     run.dedup_stats = dict(stats)
-    run.progress.say("dedup: " + (", ".join(f"{k} {v:,}" for k, v in sorted(stats.items())) or "nothing to do"))
+    run.progress.say("dedup: " + dedup_summary(stats) + " (every counter: report/timings.json and the report)")
     return drop_uris
 
 
@@ -133,3 +133,10 @@ def tokenize_phase(run, units: list[WorkUnit], drop_uris: list[str]) -> dict[str
     return markers
 
 
+def dedup_summary(stats: dict) -> str:
+    """The dedup counters a person reads at the console, in words."""
+    from engine.output.findings import dedup_name
+
+    keys = [k for k in ("supersede:superseded", "supersede:deleted", "exact:docs", "exact:dropped", "near:candidate_pairs", "near:verified_pairs",
+                        "near:clusters", "near:dropped") if k in stats]
+    return ", ".join(f"{dedup_name(k)} {stats[k]:,}" for k in keys) or "nothing to do"

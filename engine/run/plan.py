@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 from connectors import registry as connectors
 from engine.core.executor import Executor
@@ -60,27 +59,6 @@ def unit_bytes(u: WorkUnit) -> int:
 
 def input_bytes(plan: dict[str, list[WorkUnit]]) -> int:
     return sum(unit_bytes(u) for units in plan.values() for u in units)
-
-
-def print_check(manifest: Manifest, plan: dict[str, list[WorkUnit]], executor: str = "auto", out=sys.stdout) -> None:
-    print(f"manifest {manifest.name}: {len(manifest.sources)} sources -> {manifest.output}", file=out)
-    print(f"tokenizer {manifest.tokenizer}, max_seq_len {manifest.max_seq_len}", file=out)
-    print(f"stages: {', '.join(check_stages(manifest))}", file=out)
-    kind, why = choose_executor(executor, plan)
-    print(f"executor: {kind} ({why})", file=out)
-    for src in manifest.sources:
-        units = plan[src.name]
-        files = sorted({u.path for u in units})
-        size = sum(unit_bytes(u) for u in units)
-        print(
-            f"  {src.name:<28} {src.connector:<20} deid={manifest.deid_policy(src):<6} priority={src.priority:<3} "
-            f"weight={src.weight:<5} {len(files)} file(s), {len(units)} unit(s), {size / 1e6:,.1f} MB",
-            file=out,
-        )
-        for f in files[:3]:
-            print(f"      {f}", file=out)
-        if len(files) > 3:
-            print(f"      ... {len(files) - 3} more", file=out)
 
 
 def pack_groups(manifest: Manifest, plan: dict[str, list[WorkUnit]], kept_chars: dict[str, int]) -> list[tuple[str, int, list[str]]]:

@@ -34,7 +34,8 @@ def connect(num_cpus: int | None = None) -> str:
     if addr:
         ray.init(address=addr, **quiet)
         return f"ray cluster {addr}"
-    ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
+    # "local": a new Ray of its own, never a head that `ray start` left in /tmp/ray/ray_current_cluster
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
     return "ray, embedded"
 
 

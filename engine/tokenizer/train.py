@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train a domain BPE tokenizer from a sample of a manifest's sources")
     t.add_argument("--manifest", required=True, help="manifest YAML (a bare name is looked up under manifests/)")
-    t.add_argument("--vocab-size", type=int, default=32768)
+    t.add_argument("--vocab-size", type=int, default=32768, help="vocabulary size including special tokens (default 32768)")
     t.add_argument("--out", required=True, help="where to write tokenizer.json (any fsspec URI)")
-    t.add_argument("--docs-per-source", type=int, default=100_000)
+    t.add_argument("--docs-per-source", type=int, default=100_000, help="documents sampled from each source at most (default 100000)")
     t.add_argument("--max-chars", type=int, default=200_000_000, help="total characters sampled")
-    t.add_argument("--min-frequency", type=int, default=2)
+    t.add_argument("--min-frequency", type=int, default=2, help="pairs seen fewer times are not merged (default 2)")
     args = ap.parse_args(argv)
 
     from engine.core import fsio
