@@ -142,12 +142,15 @@ class CountingServer:
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint}
 
     def start(self) -> "CountingServer":
+        import os
         import subprocess
         import sys
 
         out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, PYTHONPATH=root)
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.s3count", "--port", str(self.port)],
-                                     stdout=out, stderr=subprocess.STDOUT)
+                                     stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env)
         deadline = time.time() + 60
         while True:
             try:

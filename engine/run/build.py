@@ -308,25 +308,31 @@ class Build:
         return markers
 
     # phase 2
-    def _phase_dedup(self, pool: Pool, units: list[WorkUnit], markers: dict[str, dict]) -> list[str]:
+    def _phase_dedup(self, pool: Pool, units: list[WorkUnit], markers: dict[str, dict]) -> dict[str, list[str]]:
+        from engine.dedup.groups import GroupPlan
+
         t0 = time.time()
         P = self.m.resources.dedup_partitions
-        key_uris = [self.lay.keys(u.unit_id) for u in units]
+        gp = GroupPlan(self.lay.staging, [u.unit_id for u in units], P)
+        # one key file per unit group (O(units) reads), so each reducer reads groups, not units
+        pool.run([(g, "combine_keys", args) for g, args in gp.combine_args(self.lay.keys) if not fsio.exists(args[1])],
+                 lambda g, r: None)
+        key_uris = gp.key_files()
         drop_uris: list[str] = []
         stats: Counter = Counter()
 
-        def run_parts(kind: str, method: str, extra: tuple) -> list[str]:
+        def run_parts(kind: str, method: str, inputs: list[str], extra: tuple) -> list[str]:
             outs = [self.lay.drops(kind, p) for p in range(P)]
-            todo = [(p, method, (p, key_uris, *extra)) for p in range(P) if not fsio.exists(outs[p])]
+            todo = [(p, method, (p, inputs, *extra)) for p in range(P) if not fsio.exists(outs[p])]
             pool.run(todo, lambda p, r: stats.update({f"{kind}:{k}": v for k, v in r.items() if isinstance(v, int)}))
             return outs
 
         supersede: list[str] = []
         if any(markers[u.unit_id].get("keyed") for u in units):
-            supersede = run_parts("supersede", "reduce_supersede", ())
+            supersede = run_parts("supersede", "reduce_supersede", gp.keyed_files(), ())
             drop_uris += supersede
         if self.m.dedup.exact:
-            drop_uris += run_parts("exact", "reduce_exact", (supersede,))
+            drop_uris += run_parts("exact", "reduce_exact", key_uris, (supersede,))
         near = self.m.dedup.near
         if near is not None and near.enabled:
             from engine.dedup.near import run_near_dedup
@@ -343,13 +349,16 @@ class Build:
             stats.update({f"near:{k}": v for k, v in fsio.read_json(done_uri).items() if isinstance(v, int)})
             drop_uris += [u for u in fsio.listdir(fsio.join(self.lay.staging, "drops"))
                           if u.rsplit("/", 1)[-1].startswith("near-") and u.endswith(".parquet")]
+        # one drop table per unit group, so each unit reads one table, not one per partition
+        pool.run([(a, "route_drops", args) for a, args in gp.route_args(drop_uris) if not all(fsio.exists(o) for o in args[2])],
+                 lambda a, r: None)
         self.timings["dedup"] = time.time() - t0
         self.dedup_stats = dict(stats)
         self.progress.say("dedup: " + (", ".join(f"{k} {v:,}" for k, v in sorted(stats.items())) or "nothing to do"))
-        return drop_uris
+        return {u.unit_id: gp.drops_for(u.unit_id) for u in units}
 
     # phase 3
-    def _phase_tokenize(self, pool: Pool, units: list[WorkUnit], drop_uris: list[str]) -> dict[str, dict]:
+    def _phase_tokenize(self, pool: Pool, units: list[WorkUnit], drop_uris: dict[str, list[str]]) -> dict[str, dict]:
         t0 = time.time()
         tmarkers: dict[str, dict] = {}
         done = {u.rsplit("/", 1)[-1][:-5] for u in fsio.listdir(fsio.join(self.lay.staging, "tokens")) if u.endswith(".json")}
@@ -358,7 +367,7 @@ class Build:
             if u.unit_id in done:
                 tmarkers[u.unit_id] = fsio.read_json(self.lay.tokens_marker(u.unit_id))
             else:
-                todo.append((u.unit_id, "tokenize_unit", (u.source, u.unit_id, drop_uris)))
+                todo.append((u.unit_id, "tokenize_unit", (u.source, u.unit_id, drop_uris[u.unit_id])))
         tokens = Counter()
         for m in tmarkers.values():
             tokens[m["source"]] += m["counts"].get("tokens", 0)

@@ -327,6 +327,16 @@ class Worker:
         out = self.layout.drops("exact", part)
         return dedup_exact.reduce_exact(part, key_uris, supersede_uris, out) | {"out": out}
 
+    def combine_keys(self, key_uris: list[str], out: str, keyed_out: str) -> dict:
+        from engine.dedup.groups import combine_keys
+
+        return combine_keys(key_uris, out, keyed_out, dedup_exact.KEYS_SCHEMA)
+
+    def route_drops(self, drop_uris: list[str], groups: list[list[str]], outs: list[str]) -> dict:
+        from engine.dedup.groups import route_drops
+
+        return route_drops(drop_uris, groups, outs)
+
     # -- phase 3 -----------------------------------------------------------------------------------
     def _unit_drops(self, unit_id: str, drop_uris: list[str]) -> tuple[dict[str, str], pa.Table | None]:
         """This unit's records in the global drop tables (first one wins: supersede, exact, near)."""
