@@ -1,4 +1,4 @@
-"""Mixins shared by source connectors that sit on the lead's generic readers."""
+"""Mixins shared by source connectors that sit on the generic readers (CSV, JSONL, Parquet, text files)."""
 from __future__ import annotations
 
 from typing import ClassVar

@@ -1,4 +1,5 @@
-"""Small XML helpers shared by the MEDLINE, JATS, n2c2 and MedQuAD readers (stdlib only).
+"""XML helpers shared by the MEDLINE, JATS, n2c2 and MedQuAD readers: parsing and the one
+text flattening all of them use (:func:`flat_text`).
 
 The parsers use ``xml.etree.ElementTree`` (expat), which never loads external DTDs: the
 NLM/JATS DTDs declare HTML named entities (``&nbsp;``, ``&eacute;``...) that expat then
@@ -66,26 +67,127 @@ def squash(text: str) -> str:
     return " ".join(text.split())  # str.split: C speed, same whitespace set as \s
 
 
+#: elements whose content is its own block: a space on each side, so words never glue
+_BLOCK = frozenset({
+    "p", "title", "caption", "label", "list", "list-item", "def-list", "def-item", "term", "def", "disp-quote",
+    "sec", "statement", "boxed-text", "fig", "table-wrap", "table", "tr", "td", "th", "break", "AbstractText",
+})
+#: elements that need more than their text
+_MARKED = frozenset({"sup", "sub", "math", "inline-formula", "disp-formula", "tex-math", "alternatives"}) | _BLOCK
+#: superscripts written as they are, without a marker
+_PLAIN_SUP = frozenset("®™*†‡§°′″#")
+#: ordinal suffixes written as superscripts (1<sup>st</sup>)
+_ORDINAL = frozenset({"st", "nd", "rd", "th"})
+_PUNCT_AFTER = tuple(",.;:)]!?")
+_TEX_DOC = re.compile(r"\\begin\{document\}(.*?)\\end\{document\}", re.S)
+
+
 def flat_text(el: ET.Element | None, skip: frozenset[str] = frozenset()) -> str:
-    """All text under ``el`` in document order, inline markup (``<i>``, ``<sup>``, MathML)
-    flattened; subtrees whose local name is in ``skip`` are left out (their tails kept)."""
+    """All text under ``el`` in document order, whitespace squashed, inline markup flattened.
+
+    * ``<sup>`` / ``<sub>`` keep a marker: ``10<sup>9</sup>`` -> ``10^9``, ``CO<sub>2</sub>``
+      -> ``CO_2`` (a content with spaces in parentheses); a superscript holding a citation
+      (``<xref>``) becomes ``[1,2]`` after a space; a superscript symbol (``®``, ``*``, ``°``...) or ordinal suffix (``1<sup>st</sup>``) stays
+      bare.
+    * MathML is linearized (:func:`connectors._mathml.linearize`); a JATS ``inline-formula`` /
+      ``disp-formula`` gives its MathML, else its TeX (``tex-math``, the formula only), else its
+      text; a display formula is set off by spaces.
+    * Block elements (paragraphs, list items, titles, table cells...) and the subtrees named in
+      ``skip`` (left out) leave a space, so the words on either side never run together.
+    """
     if el is None:
         return ""
-    if not skip:  # C-accelerated path (comments and processing instructions are skipped too)
-        return squash("".join(el.itertext()))
+    if not skip and not _marked(el):
+        return squash("".join(el.itertext()))  # C-accelerated path (comments and PIs skipped too)
     parts: list[str] = []
-
-    def walk(e: ET.Element) -> None:
-        if e.text:
-            parts.append(e.text)
-        for c in e:
-            if local(c.tag) not in skip:
-                walk(c)
-            if c.tail:
-                parts.append(c.tail)
-
-    walk(el)
+    _walk(el, skip, parts)
     return squash("".join(parts))
+
+
+def _marked(el: ET.Element) -> bool:
+    """Whether anything below ``el`` needs more than its text (most abstracts: no)."""
+    if not len(el):
+        return False
+    for d in el.iter():
+        t = d.tag
+        if d is not el and (t in _MARKED or (isinstance(t, str) and "}" in t and local(t) in _MARKED)):
+            return True
+    return False
+
+
+def _walk(e: ET.Element, skip: frozenset[str], parts: list[str]) -> None:
+    if e.text:
+        parts.append(e.text)
+    for c in e:
+        name = local(c.tag)
+        if name:  # not a comment / processing instruction
+            parts.append(" " if name in skip else _render(c, name, skip))
+        if c.tail:
+            if c.tail.startswith(_PUNCT_AFTER) and parts:
+                parts[-1] = parts[-1].rstrip()
+            parts.append(c.tail)
+
+
+def _inner(e: ET.Element, skip: frozenset[str]) -> str:
+    sub: list[str] = []
+    _walk(e, skip, sub)
+    return squash("".join(sub))
+
+
+def _render(c: ET.Element, name: str, skip: frozenset[str]) -> str:
+    if name == "math":
+        from connectors._mathml import linearize  # (imports this module)
+
+        s = linearize(c)
+        return f" {s} " if c.get("display") == "block" else s
+    if name in ("inline-formula", "disp-formula"):
+        s = _formula(c, skip)  # a formula with no text form (a graphic) still separates words
+        return f" {s} " if name == "disp-formula" or not s else s
+    if name == "tex-math":
+        return _tex(c)
+    if name == "alternatives":
+        return _formula(c, skip)
+    if name in ("sup", "sub"):
+        s = _inner(c, skip)
+        if not s:
+            return ""
+        if name == "sup" and any(local(d.tag) == "xref" for d in c.iter()):
+            return f" [{s}]"  # citation / footnote marker, set off from the word it follows
+        if name == "sup" and (all(ch in _PLAIN_SUP for ch in s) or s.lower() in _ORDINAL):
+            return s  # Drug®, 37°, 1st
+        return ("^" if name == "sup" else "_") + (s if " " not in s else f"({s})")
+    if name == "xref" and len(c) == 1 and local(c[0].tag) == "sup" and not (c.text or "").strip() and not (c[0].tail or "").strip():
+        s = _inner(c[0], skip)
+        return f" [{s}]" if s else ""
+    if name in _BLOCK:
+        return f" {_inner(c, skip)} "
+    sub: list[str] = []
+    _walk(c, skip, sub)
+    return "".join(sub)
+
+
+def _formula(f: ET.Element, skip: frozenset[str]) -> str:
+    """A formula's best linear form: MathML, else TeX, else its own text (labels left out)."""
+    for d in f.iter():
+        if local(d.tag) == "math":
+            return _render(d, "math", skip).strip()
+    for d in f.iter():
+        if local(d.tag) == "tex-math":
+            return _tex(d)
+    return _inner(f, skip | {"label", "graphic", "inline-graphic", "media"})
+
+
+def _tex(e: ET.Element) -> str:
+    """The formula of a ``tex-math`` element, without the LaTeX document wrapper PMC puts around it."""
+    s = "".join(e.itertext())
+    m = _TEX_DOC.search(s)
+    body = m.group(1) if m else s
+    body = body.strip()
+    for a, b in (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)")):
+        if body.startswith(a) and body.endswith(b) and len(body) >= len(a) + len(b):
+            body = body[len(a): len(body) - len(b)].strip()
+            break
+    return squash(body)
 
 
 def find_local(el: ET.Element, *path: str) -> ET.Element | None:

@@ -1,22 +1,22 @@
 """Annotated clinical notes from the n2c2 (formerly i2b2) portal (DUA; never committed).
 
-Verified formats:
-
-* ``n2c2_2018_ade`` (2018 n2c2 Track 2, medication and ADE extraction): folders
-  ``training_20180910/`` and ``test/`` of brat standoff pairs ``NNNNNN.txt`` (the note,
-  MIMIC-III discharge summaries, so MIMIC-III ``[**...**]`` placeholders) + ``NNNNNN.ann``
-  (annotations: ``T1\tDrug 10 19\ttext`` lines).  The ``.txt`` is the document; the ``.ann``
-  is not text for pretraining and is not read.  Id: path without ``.txt``.  Notes overlap
+* ``n2c2_2018_ade`` (2018 n2c2 Track 2, medication and adverse drug event extraction): folders
+  ``training_20180910/`` and ``test/`` of brat standoff pairs ``NNNNNN.txt`` (the note: MIMIC-III
+  discharge summaries, so MIMIC-III ``[**...**]`` placeholders) + ``NNNNNN.ann`` (annotations:
+  ``T1\tDrug 10 19\ttext`` lines).  The ``.txt`` is the document, id its path without ``.txt``.
+  The ``.ann`` files are not pretraining text: each one the source's URI matches is counted
+  as ``filtered`` ("source rule: brat .ann annotation file, not a document"), so the ledger
+  shows how many there were; point the source at the folders (``*/*``) to have them counted.
+  Notes overlap
   MIMIC-III NOTEEVENTS (cross-source duplicates, left to dedup).
 * ``n2c2_2014_deid`` (2014 i2b2/UTHealth de-identification track): folders
   ``training-PHI-Gold-Set1/``, ``training-PHI-Gold-Set2/``, ``testing-PHI-Gold-fixed/`` of
   ``NNN-NN.xml`` files ``<deIdi2b2><TEXT><![CDATA[note]]></TEXT><TAGS><DATE id="P0"
-  start="16" end="26" text="..." TYPE="DATE" comment=""/>...</TAGS></deIdi2b2>`` (layout as
-  described in the track's readme and in several public readers found with the search tool,
-  corpus ``code``: "<deIdi2b2>: indicator for de-ID challenge ... <TEXT>: patient note wrapped
-  in CDATA ... <TAGS>: PHI locations").  The text carries realistic *surrogate* PHI (no
-  placeholder convention): the manifest sets ``deid: redact``.  meta ``phi_tags`` = number of
-  gold PHI tags, for the de-id report.
+  start="16" end="26" text="..." TYPE="DATE" comment=""/>...</TAGS></deIdi2b2>``.  The text
+  carries realistic *surrogate* PHI (no placeholder convention): the manifest sets
+  ``deid: redact``.  meta ``phi_tags`` = number of gold PHI tags, for the de-id report.
+
+Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ from connectors.text_files import TextFilesConnector
 class N2c2AdeConnector(FixedOptions, TextFilesConnector):
     placeholder = PLACEHOLDER_MIMIC_III
     language = "en"
-    defaults = {"pattern": "*.txt"}
+    defaults = {"pattern": ["*.txt", "*.ann"]}
+
+    def records_for(self, name: str, data, location: str) -> Iterator[Record]:
+        if name.lower().endswith(".ann"):
+            yield Drop(self.doc_id(name), "filtered", "source rule: brat .ann annotation file, not a document", location)
+            return
+        yield from super().records_for(name, data, location)
 
     def _doc(self, name: str, data, location: str) -> Record:
         rec = super()._doc(name, data, location)

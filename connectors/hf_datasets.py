@@ -1,32 +1,27 @@
 """Sources distributed as JSON Lines or Parquet (Hugging Face datasets and PhysioNet JSONL).
 
-Verified layouts:
-
-* ``mednli`` (PhysioNet ``mednli/1.0.0``): ``mli_train_v1.jsonl``, ``mli_dev_v1.jsonl``,
-  ``mli_test_v1.jsonl``, one pair per line with sentence1, sentence2, gold_label, pairID (plus
-  SNLI-style parse fields) -- layout from the PhysioNet project page as summarised in
-  SOURCES.md; the search tool had no copy of the credentialed files.  Both sentences become documents (``<pairID>#sentence1`` / ``#sentence2``);
-  a premise repeats in its three pairs (entailment / neutral / contradiction), so "unique
-  sentences" is left to exact dedup, which counts the repeats.  Sentences come from MIMIC-III
-  notes, so the MIMIC-III placeholder convention applies.
-* ``asclepius_notes`` (HF ``starmpcc/Asclepius-Synthetic-Clinical-Notes``: uploaded as
-  ``synthetic.csv``, read here from the Hub's parquet export ``refs/convert/parquet``
-  ``default/train/*.parquet``; dataset card and commit history checked with the search tool,
-  corpus ``docs``): patient_id, note, question, answer, task (8 tasks); the same note repeats
-  for each question of a patient.  The note is emitted once per patient_id (first row of the
-  file); later rows of the same patient are counted as ``filtered`` ("source rule: note
-  repeated for another question").  The seen-set is per work unit (file); a patient split
-  across two parquet files is left to exact dedup.  (The CSV itself can be read with
+* ``mednli`` (PhysioNet ``mednli/1.0.0``): ``mli_{train,dev,test}_v1.jsonl``, one pair per line
+  with sentence1, sentence2, gold_label, pairID (plus SNLI-style parse fields).  Both sentences
+  become documents (``<pairID>#sentence1`` / ``#sentence2``); a premise repeats in its three
+  pairs (entailment / neutral / contradiction), so "unique sentences" is left to exact dedup,
+  which counts the repeats.  Sentences come from MIMIC-III notes, so the MIMIC-III placeholder
+  convention applies.
+* ``asclepius_notes`` (``starmpcc/Asclepius-Synthetic-Clinical-Notes``, read from the Hub's
+  parquet export ``default/train/*.parquet``): patient_id, note, question, answer, task; the
+  same note repeats for each question of a patient.  The note is emitted once per patient_id
+  (first row of the file); later rows of the same patient are counted as ``filtered`` ("source
+  rule: note repeated for another question").  The seen-set is per work unit (file); a patient
+  split across two parquet files is left to exact dedup.  (The uploaded CSV can be read with
   ``connector: csv`` and the same options.)
-* ``augmented_clinical_notes`` (HF ``AGBonnet/augmented-clinical-notes``, MIT, JSON format per
-  the Hub card; file ``augmented_notes_30K.jsonl``, field names from the dataset card as given
-  in SOURCES.md, not re-verified beyond the card's format tags): idx, note, full_note,
-  conversation, summary.  Documents:
+* ``augmented_clinical_notes`` (``AGBonnet/augmented-clinical-notes``,
+  ``augmented_notes_30K.jsonl``): idx, note, full_note, conversation, summary.  Documents:
   full_note and conversation (``<idx>#full_note`` / ``#conversation``); ``note`` is the
   PMC-Patients text (source 14) and is not repeated here.
-* ``clinical_guidelines`` (HF ``epfl-llm/guidelines``, ``open_guidelines.jsonl`` -- the file
-  name after the Dec 2023 rename in the repository history, search corpus ``docs``): id,
-  source, title, clean_text, raw_text, url, overview.  Text clean_text, meta source + title.
+* ``clinical_guidelines`` (``epfl-llm/guidelines``, ``open_guidelines.jsonl``): id, source,
+  title, clean_text, raw_text, url, overview.  Text clean_text (kept as distributed, including
+  its Markdown-style headings), meta source + title.
+
+Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 

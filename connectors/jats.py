@@ -1,56 +1,66 @@
 """PMC Open Access JATS XML (``connector: pmc_oa``).
 
-Format (verified):
+Input: the bulk packages ``oa_comm_xml.*.tar.gz`` / ``oa_noncomm_xml.*.tar.gz`` (baseline and
+``*.incr.*`` increments), one article per member (``.xml``; older packages ``.nxml``), or plain
+``.xml`` / ``.nxml`` files in a tree.  Old NLM Journal Archiving DTD (2.x/3.0) and JATS 1.x
+articles are both read (same element names; a default namespace is ignored; HTML named
+entities from the DTDs are mapped, see :mod:`connectors._xmlutil`).  The subset (comm /
+noncomm) follows from the package name.
 
-* Bulk packages ``oa_comm_xml.PMC0xxxxxxxx.baseline.YYYY-MM-DD.tar.gz`` /
-  ``oa_noncomm_xml.*.tar.gz`` (and ``*.incr.*`` increments) whose members are one article each
-  (``PMC0xxxxxxxx/PMCnnnnnnn.xml``; older packages ``.nxml``).  The subset (comm / noncomm)
-  follows from the package name; the per-article licence is in
-  ``front/article-meta/permissions/license`` (``@license-type``, ``@xlink:href``, or JATS 1.2+
-  ``<ali:license_ref>``).  Cross-checked with the Hugging Face ``pmc/open_access`` loader
-  (search corpus ``docs``: huggingface.co/datasets/pmc/open_access, which reads the same
-  oa_comm / oa_noncomm packages) and the JATS tag library element names (article-title,
-  abstract, body/sec/title/p, fig/caption, table-wrap/caption, back/ref-list, permissions/license,
-  ali:license_ref; rubydoc niso-jats classes License, LicenseP).
-* Old NLM Journal Archiving DTD (2.x/3.0) and JATS 1.x use the same element names; some
-  producers put the elements in a default namespace (handled: names are compared without
-  namespace).  Numeric character references are standard XML; HTML named entities from the
-  DTDs are mapped (see :mod:`connectors._xmlutil`).
+Text kept, in order: article-title (with its subtitle), each abstract (section titles and
+paragraphs), body section titles and paragraphs (lists, quotes, boxed text flattened), display
+formulas, figure and table captions (label + caption text, also from ``floats-group``).  Inline
+and display formulas are written out (MathML linearized, else the TeX of ``tex-math``; a
+formula that is only a graphic leaves a space), sub- and superscripts keep a ``_`` / ``^``
+marker (:func:`connectors._xmlutil.flat_text`).  Left out: references (``back``/``ref-list``),
+table bodies, graphics, supplementary material (its sections, and a lead-in paragraph such as
+"... can be accessed here:" that pointed to it), the rest of ``back``, and titles of sections
+left with no text.
 
-Text kept, in order: article-title, each abstract (its section titles and paragraphs), body
-section titles and paragraphs (lists, quotes, boxed text flattened), figure and table captions
-(label + caption text).  Left out: references (``back``/``ref-list``), table bodies, graphics,
-formulas' alternative encodings, supplementary material, the rest of ``back``.
+meta: pmcid, pmid, ``licence`` (an SPDX-style id such as ``CC-BY-4.0`` when the licence is a
+Creative Commons one, named by URL, ``license-type`` or the licence text; else the licence URL;
+never the licence paragraph) and ``licence_url``, subset, article_type, year, member.
 
-One work unit is a group of archive members (``files_per_unit``) or of plain ``.xml`` / ``.nxml``
-files in a tree; the tar stream is read member by member, never unpacked to disk.  Every
-package on the PMC FTP site has a sibling ``<package>.filelist.csv`` (columns ``Article File``,
-``Article Citation``, ``AccessionID``, ``LastUpdated``, ``PMID``, ``License``, ``Retracted``;
-file names and the ``Article File`` / ``Retracted`` columns confirmed in public code that reads
-them, search corpus ``code``): when it is there, discovery takes the member names from it
-instead of decompressing the whole package once just to list it, and members marked
-``Retracted = yes`` are counted as ``filtered`` (source rule) instead of read.
+One work unit is a group of archive members (``files_per_unit``) or of plain files; the tar
+stream is read member by member, never unpacked to disk.  When a package has its sibling
+``<package>.filelist.csv``, discovery takes the member names from it instead of decompressing
+the whole package once just to list it, and members marked ``Retracted = yes`` are counted as
+``filtered`` (source rule) instead of read.  Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
 import csv
-import fnmatch
 import io
 import os
+import re
 import xml.etree.ElementTree as ET
 from typing import Iterator
 
+from connectors._licence import article_licence
 from connectors._xmlutil import find_local, flat_text, iter_local, local, parse_xml, squash
 from connectors.base import Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
 from engine.core import fsio
 
-_XLINK = "{http://www.w3.org/1999/xlink}href"
-#: never part of the text
-_SKIP = frozenset({"ref-list", "table", "graphic", "inline-graphic", "media", "alternatives", "tex-math", "supplementary-material", "object-id", "fig", "table-wrap", "table-wrap-foot", "fn-group"})
+#: never part of the text (formulas are linearized by flat_text, their graphics left out)
+_SKIP = frozenset({
+    "ref-list", "table", "graphic", "inline-graphic", "media", "supplementary-material", "inline-supplementary-material",
+    "object-id", "fig", "table-wrap", "table-wrap-foot", "fn-group",
+})
 #: blocks whose children are walked
 _CONTAINERS = frozenset({"sec", "body", "boxed-text", "app", "list", "list-item", "disp-quote", "statement", "def-list", "def-item", "glossary", "abstract", "trans-abstract"})
+#: sections that only point to files outside the article
+_SUPP_TITLE = re.compile(
+    r"^\s*(?:electronic\s+)?(?:supplementary|supplemental|supporting)\s+(?:material|materials|information|data|files?)\b"
+    r"|^\s*additional\s+files?\s*$",
+    re.I,
+)
+_POINTER = re.compile(r"\b(?:supplement\w*|supporting|additional\s+files?)\b.*\b(?:here|online|at)\s*:$", re.I)
+
+
+class _Heading(str):
+    """A title: kept only when its section has text under it."""
 
 
 def _captions(el: ET.Element, out: list[str]) -> None:
@@ -66,51 +76,60 @@ def _captions(el: ET.Element, out: list[str]) -> None:
                 out.append(squash(f"{label} {text}") if label else text)
 
 
+def _supplementary(sec: ET.Element) -> bool:
+    if "supplementary" in (sec.get("sec-type") or "").lower():
+        return True
+    title = find_local(sec, "title")
+    return title is not None and bool(_SUPP_TITLE.match(flat_text(title)))
+
+
+def _dangling(p: ET.Element, text: str) -> bool:
+    """A lead-in to a supplementary file that was left out ("... can be accessed here:")."""
+    if not text.endswith(":"):
+        return False
+    pointers = ("supplementary-material", "inline-supplementary-material", "media")
+    return any(local(d.tag) in pointers for d in p.iter()) or bool(_POINTER.search(text))
+
+
+def _section(el: ET.Element, out: list[str]) -> None:
+    """The blocks of a container; its titles are dropped when nothing but titles is left."""
+    sub: list[str] = []
+    _blocks(el, sub)
+    if any(not isinstance(b, _Heading) for b in sub):
+        out.extend(sub)
+
+
 def _blocks(el: ET.Element, out: list[str]) -> None:
-    """Titles and paragraphs under a container, in document order (captions after each paragraph)."""
+    """Titles, paragraphs and display formulas under a container, in document order
+    (captions after each paragraph)."""
     for c in el:
         name = local(c.tag)
         if name in ("title", "label") and local(el.tag) in ("sec", "abstract", "app", "boxed-text"):
             if name == "title":
                 t = flat_text(c)
                 if t:
-                    out.append(t)
+                    out.append(_Heading(t))
         elif name in ("p", "def", "term"):
             t = flat_text(c, _SKIP)
-            if t:
+            if t and not _dangling(c, t):
                 out.append(t)
             _captions(c, out)
+        elif name in ("disp-formula", "disp-formula-group"):
+            t = flat_text(_wrap(c), _SKIP)
+            if t:
+                out.append(t)
         elif name in ("fig", "table-wrap", "fig-group", "table-wrap-group"):
             _captions(_wrap(c), out)
         elif name in _CONTAINERS:
-            _blocks(c, out)
+            if name == "sec" and _supplementary(c):
+                continue
+            _section(c, out)
 
 
 def _wrap(e: ET.Element) -> ET.Element:
     w = ET.Element("wrap")
     w.append(e)
     return w
-
-
-def _licence(meta_el: ET.Element | None) -> str | None:
-    if meta_el is None:
-        return None
-    perm = find_local(meta_el, "permissions")
-    if perm is None:
-        return None
-    for lic in iter_local(perm, "license"):
-        for ref in iter_local(lic, "license_ref"):
-            if (ref.text or "").strip():
-                return ref.text.strip()[:200]
-        href = lic.get(_XLINK) or lic.get("href")
-        if href:
-            return href.strip()[:200]
-        if lic.get("license-type"):
-            return lic.get("license-type").strip()[:200]
-        p = flat_text(lic)
-        if p:
-            return p[:200]
-    return None
 
 
 @register("pmc_oa")
@@ -151,8 +170,7 @@ class PmcOaConnector(TextFilesConnector):
                 continue
             for f in files:
                 size, version = fsio.identity(f)
-                names = [m for m, _ in self._read_filelist(lists[f])
-                         if fnmatch.fnmatch(m, self._pattern()) or fnmatch.fnmatch(os.path.basename(m), self._pattern())]
+                names = [m for m, _ in self._read_filelist(lists[f]) if self.matches(m)]
                 for i in range(0, len(names), per):
                     units.append(WorkUnit(self.source.name, f, size, version, members=tuple(names[i : i + per])))
         return units
@@ -210,16 +228,22 @@ class PmcOaConnector(TextFilesConnector):
         if am is not None:
             tg = find_local(am, "title-group")
             title = flat_text(find_local(tg, "article-title")) if tg is not None else ""
-            if title:
-                parts.append(title)
+            subtitle = flat_text(find_local(tg, "subtitle")) if tg is not None else ""
+            if title and subtitle:
+                title += (" " if title.endswith((":", "?", "!", ".")) else ": ") + subtitle
+            if title or subtitle:
+                parts.append(title or subtitle)
             for ab in am:
                 if local(ab.tag) == "abstract":
-                    _blocks(ab, parts)
+                    _section(ab, parts)
                     if not len(ab) and (ab.text or "").strip():
                         parts.append(squash(ab.text))
         body = find_local(root, "body")
         if body is not None:
-            _blocks(body, parts)
+            _section(body, parts)
+        floats = find_local(root, "floats-group")  # figures and tables kept apart from the body
+        if floats is not None:
+            _captions(floats, parts)
         text = "\n\n".join(parts)
         if not text:
             yield Drop(did, "filtered", "source rule: article has no title, abstract or body text", location)
@@ -233,7 +257,8 @@ class PmcOaConnector(TextFilesConnector):
                 if y:
                     year = y.strip()
                     break
+        licence, licence_url = article_licence(am)
         yield self.checked(
-            did, text, location, pmcid=pmcid, pmid=ids.get("pmid"), licence=_licence(am), subset=subset,
-            article_type=root.get("article-type"), year=year, member=name,
+            did, text, location, pmcid=pmcid, pmid=ids.get("pmid"), licence=licence, licence_url=licence_url,
+            subset=subset, article_type=root.get("article-type"), year=year, member=name,
         )

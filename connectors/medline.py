@@ -1,22 +1,23 @@
 """PubMed / MEDLINE XML (``connector: pubmed``): baseline and daily update files.
 
-Format (verified):
+Input: files ``pubmedYYnNNNN.xml.gz`` (annual baseline and daily updates; update numbers
+continue after the baseline's), root ``<PubmedArticleSet>`` holding ``<PubmedArticle>`` (and
+``<PubmedBookArticle>``) records and, in update files, one ``<DeleteCitation>`` list of
+``<PMID Version="1">`` elements; older MEDLINE files have root ``<MedlineCitationSet>`` with
+``<MedlineCitation>`` records.  Format references: docs/SOURCES.md.
 
-* Files ``pubmedYYnNNNN.xml.gz`` (annual baseline and daily updates; update numbers continue
-  after the baseline's), root ``<PubmedArticleSet>`` holding ``<PubmedArticle>`` (and
-  ``<PubmedBookArticle>``) records and, in update files, one ``<DeleteCitation>`` list of
-  ``<PMID Version="1">`` elements; older MEDLINE files have root ``<MedlineCitationSet>``
-  with ``<MedlineCitation>`` records.  NLM's description ("each day, NLM produces update files
-  that include new, revised and deleted citations", ftp.ncbi.nlm.nih.gov/pubmed/README.txt) as
-  quoted by the Hugging Face ``ncbi/pubmed`` dataset card and loader (search corpus ``docs``:
-  huggingface.co/datasets/ncbi/pubmed, pubmed.py, which parses the same elements with
-  ElementTree); the MEDLINE element names (``MedlineCitation/PMID@Version``,
-  ``Article/ArticleTitle``, ``Abstract/AbstractText@Label``, ``OtherAbstract``,
-  ``Article/Language``, ``DeleteCitation/PMID``) from the PubMed DTD as used by
-  titipata/pubmed_parser (issue #109: every PubMed file now follows the MEDLINE format).
-* Text kept: ``ArticleTitle`` (books: ``BookTitle``), then each ``AbstractText`` with its
-  ``Label`` as a heading line, then each ``OtherAbstract``.  Inline markup (``<i>``, ``<b>``,
-  ``<sup>``, ``<sub>``, MathML ``<mml:math>``) is flattened to its text.
+Text kept: ``ArticleTitle`` (books: ``BookTitle``), then each ``AbstractText`` with its
+``Label`` as a heading line, then each ``OtherAbstract`` (one that repeats an abstract already
+taken is left out).  Inline markup is flattened by :func:`connectors._xmlutil.flat_text`:
+``<sup>`` / ``<sub>`` keep a ``^`` / ``_`` marker (``10^9``), MathML is linearized.  A title
+translated into English is enclosed in square brackets in MEDLINE; the brackets are removed.
+
+meta: pmid, version, year (``PubDate/Year``, else the first year of a ``MedlineDate`` range
+such as ``1998 Dec-1999 Jan``, else ``ArticleDate/Year``), file, ``language`` = ``en`` (MEDLINE
+titles and abstracts are English, a non-English article's title being a translation), and for
+articles in other languages ``article_language`` (ISO 639-1 codes of ``<Language>``),
+``title_translated`` and ``vernacular_title`` (the original title); ``other_abstract_language``
+when an ``OtherAbstract`` in another language is part of the text.
 
 Reading: the decompressed stream is scanned in 1 MiB chunks and cut at record boundaries
 (``<PubmedArticle>`` ... ``</PubmedArticle>``); each record is parsed on its own with
@@ -29,7 +30,7 @@ rank=R)`` with ``R = file_rank + VERSION * 10**6 + position in file``, where ``f
 (YY * 10**4 + NNNN) * 10**9`` from the file name, so a later update file always outranks the
 baseline.  ``DeleteCitation`` PMIDs become ``Tombstone(key, rank=file_rank + 10**9 - 1)``: they
 delete every earlier version (including one in the same file) but not a re-release in a later
-file.  The lead's global step keeps the highest rank per key and counts the rest as filtered.
+file.  The build's global step keeps the highest rank per key and counts the rest as filtered.
 """
 from __future__ import annotations
 
@@ -51,7 +52,16 @@ _END = {
     "pubmed": re.compile(rb"</(PubmedArticle|PubmedBookArticle|DeleteCitation)>"),
     "medline": re.compile(rb"</(MedlineCitation|DeleteCitation)>"),
 }
-_ISO639 = {"eng": "en", "spa": "es", "fre": "fr", "ger": "de", "ita": "it", "por": "pt", "jpn": "ja", "chi": "zh", "rus": "ru", "dut": "nl", "pol": "pl", "kor": "ko", "tur": "tr"}
+#: MEDLINE ``<Language>`` (ISO 639-2/B) -> ISO 639-1; codes without a two-letter form are kept
+_ISO639 = {
+    "eng": "en", "spa": "es", "fre": "fr", "ger": "de", "ita": "it", "por": "pt", "jpn": "ja", "chi": "zh", "rus": "ru",
+    "dut": "nl", "pol": "pl", "kor": "ko", "tur": "tr", "cze": "cs", "hun": "hu", "swe": "sv", "dan": "da", "nor": "no",
+    "fin": "fi", "heb": "he", "gre": "el", "rum": "ro", "srp": "sr", "hrv": "hr", "slo": "sk", "slv": "sl", "bul": "bg",
+    "ukr": "uk", "ara": "ar", "per": "fa", "tha": "th", "vie": "vi", "ind": "id", "lit": "lt", "lav": "lv", "est": "et",
+    "ice": "is", "afr": "af", "cat": "ca", "glg": "gl", "baq": "eu", "mac": "mk", "geo": "ka", "arm": "hy", "hin": "hi",
+    "urd": "ur", "ben": "bn", "may": "ms", "alb": "sq", "bos": "bs", "wel": "cy", "gle": "ga", "epo": "eo", "lat": "la",
+}
+_YEAR = re.compile(r"\b(1[5-9]\d\d|2\d\d\d)\b")
 CHUNK = 1 << 20
 #: a record larger than this without an end tag is quarantined (no unbounded buffering)
 MAX_RECORD_BYTES = 64 << 20
@@ -221,34 +231,90 @@ class PubmedConnector(Connector):
             art = mc.find("Article")
             title = flat_text(art.find("ArticleTitle")) if art is not None else ""
             abstract = art.find("Abstract") if art is not None else None
-            lang = (art.findtext("Language") or "").strip() if art is not None else ""
-            year = (art.findtext("Journal/JournalIssue/PubDate/Year") or "") if art is not None else ""
+            langs = [(e.text or "").strip() for e in art.findall("Language")] if art is not None else []
+            year = _year(art.find("Journal/JournalIssue/PubDate") if art is not None else None, art)
+            vernacular = flat_text(art.find("VernacularTitle")) if art is not None else ""
             others = mc.findall("OtherAbstract")
         else:
             title = flat_text(book.find("ArticleTitle")) or flat_text(book.find("Book/BookTitle"))
             abstract = book.find("Abstract")
-            lang = (book.findtext("Language") or "").strip()
-            year = book.findtext("Book/PubDate/Year") or ""
+            langs = [(e.text or "").strip() for e in book.findall("Language")]
+            year = _year(book.find("Book/PubDate"), book)
+            vernacular = flat_text(book.find("VernacularTitle"))
             others = []
+        title, translated = _untranslated(title)
         parts = [title] if title else []
+        other_langs: list[str] = []
+        seen: set[str] = set()
         for ab in [abstract, *others]:
             if ab is None:
                 continue
+            blocks = []
             for at in ab.findall("AbstractText"):
                 body = flat_text(at)
                 label = squash(at.get("Label") or "")
                 if label and body:
-                    parts.append(f"{label}\n{body}")
+                    blocks.append(f"{label}\n{body}")
                 elif body:
-                    parts.append(body)
+                    blocks.append(body)
+            key = " ".join(" ".join(blocks).casefold().split())
+            if not blocks or key in seen:
+                continue  # an OtherAbstract that repeats an abstract already taken
+            seen.add(key)
+            n = len(parts)
+            parts.extend(blocks)
+            lang = _lang(ab.get("Language") or "eng") if ab is not abstract else "en"
+            if len(parts) > n and lang != "en" and lang not in other_langs:
+                other_langs.append(lang)
         text = "\n\n".join(parts)
         if not text:
             return Drop(did, "filtered", "source rule: citation has no title or abstract text", loc)
+        article_langs = [_lang(x) for x in langs if x]
+        # MEDLINE titles and abstracts are English (a translated title is bracketed, the original is
+        # the VernacularTitle): the text is English whatever the article's own language
         doc = self.checked(
-            did, text, loc, pmid=pmid, version=int(version), year=year.strip() or None, file=stem,
-            language=_ISO639.get(lang.lower(), lang.lower() or None) if lang else None,
+            did, text, loc, pmid=pmid, version=int(version), year=year, file=stem, language="en",
+            article_language=",".join(article_langs) if article_langs and article_langs != ["en"] else None,
+            title_translated=True if translated or vernacular else None, vernacular_title=vernacular or None,
+            other_abstract_language=",".join(other_langs) or None,
         )
         if isinstance(doc, Doc):
             doc.key = self.doc_id(pmid)
             doc.rank = frank + int(version) * 10**6 + min(idx, 10**6 - 1)
         return doc
+
+
+def _lang(code: str) -> str:
+    c = code.strip().lower()
+    return _ISO639.get(c, c)
+
+
+def _year(pubdate, holder) -> str | None:
+    """``PubDate/Year``, else the first year of a ``MedlineDate`` range (``1998 Dec-1999 Jan`` -> 1998),
+    else the electronic ``ArticleDate/Year``."""
+    if pubdate is not None:
+        y = (pubdate.findtext("Year") or "").strip()
+        if y:
+            return y
+        m = _YEAR.search(pubdate.findtext("MedlineDate") or "")
+        if m:
+            return m.group(1)
+    y = (holder.findtext("ArticleDate/Year") or "").strip() if holder is not None else ""
+    return y or None
+
+
+def _untranslated(title: str) -> tuple[str, bool]:
+    """A title translated into English is enclosed in square brackets (``[Title].``): without them,
+    and whether it was."""
+    t = title.strip()
+    end = len(t) - 1 if t.endswith("].") else len(t)
+    if not (t.startswith("[") and end > 1 and t[end - 1] == "]"):
+        return title, False
+    depth = 0
+    for i, ch in enumerate(t[:end]):
+        depth += ch == "["
+        depth -= ch == "]"
+        if depth == 0 and i < end - 1:
+            return title, False  # "[18F]FDG ..." : the first bracket closes early
+    inner = t[1 : end - 1].strip()
+    return (inner + "." if t.endswith("].") and not inner.endswith((".", "?", "!")) else inner), True

@@ -1,22 +1,23 @@
 """MedQuAD (``connector: medquad``): NIH question-answer pairs, one XML file per document.
 
-Verified format (abachaa/MedQuAD readme.txt and files such as ``1_CancerGov_QA/0000001_1.xml``,
-search corpus ``code``): 12 collection folders (``1_CancerGov_QA`` ... ``12_MPlusHerbsSupplements_QA``);
-each file ``<Document id=".." source=".." url=".."><Focus>..</Focus><FocusAnnotations>..
-</FocusAnnotations><QAPairs><QAPair pid="1"><Question qid=".." qtype="..">..</Question>
-<Answer>..</Answer></QAPair>...</QAPairs></Document>``.  "We removed the answers from 3
-subsets to respect the MedlinePlus copyright" (A.D.A.M. encyclopedia, MedlinePlus drugs,
-herbs and supplements): those QA pairs have empty ``<Answer/>`` and are counted as
-``filtered`` (source rule), not read as documents.
+Layout: 12 collection folders (``1_CancerGov_QA`` ... ``12_MPlusHerbsSupplements_QA``); each
+file ``<Document id source url><Focus/><FocusAnnotations/><QAPairs><QAPair pid><Question qid
+qtype/><Answer/></QAPair>...</QAPairs></Document>``.  Three MedlinePlus collections ship with
+their answers removed (copyright): those QA pairs have an empty ``<Answer/>`` and are counted
+as ``filtered`` (source rule), not read as documents.
 
-One document per QA pair: question, blank line, answer.  Id ``<collection>/<file stem>#<pid>``
-(document ids alone repeat across collections).  meta: focus, qtype, collection source.
+One document per QA pair: question, blank line, answer.  The answers come with their line
+breaks flattened to runs of spaces; list items (``syndrome:  - Genetic Testing Registry  -
+Diagnostic Tests``) are put back on lines of their own (``- `` at the start of a line).  Id
+``<collection>/<file stem>#<pid>`` (document ids alone repeat across collections).  meta:
+focus, qtype, collection source.  Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
 from engine.core import fsio
 
 import os
+import re
 from typing import Iterator
 
 from connectors._fixed import FixedOptions
@@ -24,6 +25,9 @@ from connectors._xmlutil import flat_text, iter_local, local, parse_xml
 from connectors.base import Drop, Record, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
+
+
+_BULLET = re.compile(r"(?<=\S)[ \t]{2,}- (?=[^\W\d_])")
 
 
 @register("medquad")
@@ -56,7 +60,7 @@ class MedquadConnector(FixedOptions, TextFilesConnector):
             q_el = next((c for c in qa if local(c.tag) == "Question"), None)
             a_el = next((c for c in qa if local(c.tag) == "Answer"), None)
             # answers keep their line structure (lists, paragraphs); only the ends are trimmed
-            q, a = flat_text(q_el), ("".join(a_el.itertext()).strip() if a_el is not None else "")
+            q, a = flat_text(q_el), (_BULLET.sub("\n- ", "".join(a_el.itertext()).strip()) if a_el is not None else "")
             if not a:
                 yield Drop(did, "filtered", "source rule: empty answer (removed upstream for copyright)", f"{location}#pid={pid}")
                 continue

@@ -1,25 +1,19 @@
 """MIMIC notes on PhysioNet: MIMIC-III ``NOTEEVENTS``, MIMIC-IV-Note ``discharge`` / ``radiology``
 and the MIMIC-CXR free-text reports.
 
-Verified formats:
-
-* MIMIC-III v1.4 ``NOTEEVENTS.csv.gz``: columns ROW_ID, SUBJECT_ID, HADM_ID, CHARTDATE,
-  CHARTTIME, STORETIME, CATEGORY, DESCRIPTION, CGID, ISERROR, TEXT; ISERROR = 1 marks a note
-  a physician flagged as an error (MIMIC-III documentation v1.4, mimicguide.pdf in
-  MIT-LCP/mimic-website, search corpus ``docs``).  TEXT holds multi-line quoted notes; the
-  de-identification placeholders are ``[**...**]``.  Header case differs between releases
-  (upper case in the PhysioNet CSVs, lower case in some derived exports): column names are
-  matched case-insensitively by :class:`connectors.csv_table.CsvConnector`.
-* MIMIC-IV-Note 2.2 ``note/discharge.csv.gz`` and ``note/radiology.csv.gz``: note_id
-  (``subject_id-note_type-note_seq``), subject_id, hadm_id, note_type (discharge: ``DS`` /
-  ``AD`` addendum; radiology: ``RR`` / ``AR``), note_seq, charttime, storetime, text;
-  "deidentified entities are replaced with three underscores (___)"
-  (mimic.mit.edu/docs/IV/modules/note/ and .../note/discharge, search corpus ``docs``).
-  hadm_id may be empty in radiology (outpatient studies).
+* MIMIC-III v1.4 ``NOTEEVENTS.csv.gz``: ROW_ID, SUBJECT_ID, HADM_ID, CHARTDATE, CHARTTIME,
+  STORETIME, CATEGORY, DESCRIPTION, CGID, ISERROR, TEXT; rows with ISERROR = 1 (a note flagged
+  as an error) are filtered.  TEXT holds multi-line quoted notes with ``[**...**]``
+  de-identification placeholders.  Column names are matched case-insensitively by
+  :class:`connectors.csv_table.CsvConnector` (header case differs between releases).
+* MIMIC-IV-Note 2.2 ``note/discharge.csv.gz`` and ``note/radiology.csv.gz``: note_id, subject_id,
+  hadm_id, note_type (``DS`` / ``AD``; ``RR`` / ``AR``), note_seq, charttime, storetime, text;
+  de-identified spans are ``___``.  hadm_id may be empty in radiology (outpatient studies).
 * MIMIC-CXR 2.0 ``mimic-cxr-reports.zip``: one report per study at
-  ``files/pXX/pSUBJECT/sSTUDY.txt`` (the same ``files/p10/p10000032/s50414267.txt`` layout as
-  the image tree); reports use ``___`` for de-identified spans.  Members are read from the zip
-  through fsspec without unpacking.
+  ``files/pXX/pSUBJECT/sSTUDY.txt``; reports use ``___`` for de-identified spans.  Members are
+  read from the zip through fsspec without unpacking.
+
+Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 

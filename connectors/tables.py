@@ -1,41 +1,49 @@
 """Smaller clinical and case-report tables distributed as CSV (streamed by
 :class:`connectors.csv_table.CsvConnector`: multi-line quoted fields, ragged rows quarantined).
 
-Verified layouts (search tool; where a check found nothing it says so):
-
-* ``chexpert_plus``: CheXpert Plus ``df_chexpert_plus_240401.csv`` (Stanford AIMI, arXiv
-  2405.19538): one row per *image* with ``path_to_image``, ``report`` and the parsed
-  ``section_*`` columns (section_findings, section_impression, section_history, ...);
-  a study's report repeats for every image: exact duplicates by design, left to exact dedup.
-  Id: path_to_image.  (Column names: the paper describes the parsed report sections; public
-  code read with the search tool uses ``section_findings`` / ``section_impression`` /
-  ``section_history`` / ``section_clinical_history`` / ``split``; the full column list of the
-  release CSV was not available to the search tool, so only ``report`` and ``path_to_image``
-  are required.)
-* ``mtsamples``: the mtsamples.com scrape (Kaggle ``mtsamples.csv``): an unnamed index column,
+* ``chexpert_plus``: CheXpert Plus ``df_chexpert_plus_240401.csv``: one row per *image* with
+  ``path_to_image``, ``report`` and parsed ``section_*`` columns; a study's report repeats for
+  every image: exact duplicates by design, left to exact dedup.  Id: path_to_image.  Only
+  ``report`` and ``path_to_image`` are required.
+* ``mtsamples``: the mtsamples.com scrape (``mtsamples.csv``): an unnamed index column,
   description, medical_specialty, sample_name, transcription, keywords.  Empty transcriptions
-  are filtered by source rule.
-* ``aci_bench``: aci-bench ``data/challenge_data/*.csv`` (train, valid, clinicalnlp_taskB_test1,
-  ...): header ``dataset,encounter_id,dialogue,note`` (found verbatim in several public readers
-  of "ACI-Bench's challenge CSVs", corpus ``code``), multi-line quoted dialogue / note.
-  Dialogue and note are two documents; ids ``<file stem>/<encounter_id>#dialogue|#note``
-  (encounter ids repeat across files).
+  are filtered by source rule.  The scrape turned the reports' line breaks into commas
+  (``SUBJECTIVE:,  This ...``, ``... flaring up.,MEDICATIONS: , Her ...``, ``M-MODE: , ,1.  Left
+  ...cm.,2.  Normal``): a comma after a heading colon, a comma glued between a sentence end and
+  the next line, and commas left at the start of a line become the line breaks they replaced.
+* ``aci_bench``: aci-bench ``data/challenge_data/*.csv``: header
+  ``dataset,encounter_id,dialogue,note``, multi-line quoted dialogue / note.  Dialogue and note
+  are two documents; ids ``<file stem>/<encounter_id>#dialogue|#note`` (encounter ids repeat
+  across files).
 * ``mts_dialog``: MTS-Dialog ``Main-Dataset/MTS-Dialog-TrainingSet.csv`` etc.: header
-  ``ID,section_header,section_text,dialogue`` (corpus ``code``: readers and augmented copies
-  quote it; training IDs 0-1200, validation 0-99, i.e. ``ID`` restarts in every split).
-  ``section_text`` and ``dialogue`` are two documents; ids are file-scoped.
-* ``pmc_patients``: PMC-Patients ``PMC-Patients.csv`` (HF zhengyun21/PMC-Patients dataset card,
-  corpus ``docs``: patient_id "a continuous id", patient_uid "PMID-x", PMID, file_path, title,
-  patient "patient summary", age as a list of (value, unit), gender M/F, relevant_articles,
-  similar_patients; the CSV replaced the earlier JSON in April 2023; V2 (THUMedInfo) is JSON
-  with the same keys and can be read with ``connector: jsonl`` after conversion).  Text
-  ``patient``, id ``patient_uid``.
+  ``ID,section_header,section_text,dialogue`` (``ID`` restarts in every split).  ``section_text``
+  and ``dialogue`` are two documents; ids are file-scoped.
+* ``pmc_patients``: PMC-Patients ``PMC-Patients.csv``: patient_id, patient_uid ("PMID-x"),
+  PMID, file_path, title, patient, age, gender, relevant_articles, similar_patients.  Text
+  ``patient``, id ``patient_uid``.  (The JSON of other releases has the same keys and can be
+  read with ``connector: jsonl`` after conversion.)
+
+Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
+import re
+
 from connectors._fixed import FileScopedIds, FixedOptions
+from connectors.base import Doc
 from connectors.csv_table import CsvConnector
 from connectors.registry import register
+
+_HEADING_COMMA = re.compile(r":[ \t]*,[ \t]*")
+_GLUED_LINE = re.compile(r"(?<=[.?!)]),(?=[A-Z0-9(])")
+_LEADING_COMMA = re.compile(r"^(?:[ \t]*,)+[ \t]*", re.M)
+
+
+def mtsamples_lines(text: str) -> str:
+    """The line breaks of an MTSamples transcription back from the commas the scrape left."""
+    text = _HEADING_COMMA.sub(":\n", text)
+    text = _GLUED_LINE.sub("\n", text)
+    return _LEADING_COMMA.sub("", text)
 
 
 @register("chexpert_plus")
@@ -56,7 +64,11 @@ class MtsamplesConnector(FixedOptions, CsvConnector):
         idx = rec.get("")
         if idx not in (None, "") and not self.options.get("id_field"):
             fallback_id = str(idx).strip()
-        return super().docs_from_record(rec, fallback_id, location)
+        out = super().docs_from_record(rec, fallback_id, location)
+        for d in out:
+            if isinstance(d, Doc):
+                d.text = mtsamples_lines(d.text)
+        return out
 
     def filter_rule(self, rec: dict) -> str | None:
         if not str(rec.get("transcription") or "").strip():

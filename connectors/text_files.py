@@ -5,7 +5,8 @@ unpacking to disk.
 Many small files are grouped into work units of ``files_per_unit`` files (default 512) so
 Ray tasks stay coarse enough.  Options:
 
-* ``pattern``: glob (``fnmatch``) the file or member names must match (default ``*.txt``).
+* ``pattern``: glob (``fnmatch``) the file or member names must match (default ``*.txt``), or a
+  list of globs (a name matching any of them is read).
 * ``files_per_unit``: files per work unit.
 * ``encoding``: default ``utf-8``; bytes that do not decode quarantine the file.
 
@@ -72,8 +73,15 @@ def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Excep
 
 @register("text_files")
 class TextFilesConnector(Connector):
-    def _pattern(self) -> str:
+    def _pattern(self) -> str | list[str]:
         return self.options.get("pattern", "*.txt")
+
+    def matches(self, name: str) -> bool:
+        """Whether a file / member name (or its base name) matches the ``pattern`` option."""
+        pats = self._pattern()
+        pats = [pats] if isinstance(pats, str) else list(pats)
+        base = os.path.basename(name)
+        return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(base, p) for p in pats)
 
     def discover(self) -> list[WorkUnit]:
         per = int(self.options.get("files_per_unit", 512))
@@ -86,10 +94,10 @@ class TextFilesConnector(Connector):
             for f in files:
                 if is_archive(f):
                     size, version = fsio.identity(f)
-                    members = [m for m in list_members(f) if fnmatch.fnmatch(m, self._pattern()) or fnmatch.fnmatch(os.path.basename(m), self._pattern())]
+                    members = [m for m in list_members(f) if self.matches(m)]
                     for i in range(0, len(members), per):
                         units.append(WorkUnit(self.source.name, f, size, version, members=tuple(members[i : i + per])))
-                elif fnmatch.fnmatch(os.path.basename(f), self._pattern()):
+                elif self.matches(os.path.basename(f)):
                     plain.append(f)
             prefix = _fixed_prefix(uri)
             for i in range(0, len(plain), per):

@@ -199,7 +199,7 @@ def run_cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, **kw)
 
 
-@pytest.mark.parametrize("mod", ["engine.run.build", "engine.output.audit", "engine.output.rows", "engine.tokenizer"])
+@pytest.mark.parametrize("mod", ["engine.build", "engine.audit", "engine.inspect", "engine.report", "engine.tokenizer", "engine.train", "engine.deid"])
 def test_cli_help(mod):
     r = run_cli(mod, "--help")
     assert r.returncode == 0 and "usage" in r.stdout

@@ -24,7 +24,7 @@ ROOT_VARS = ("PUBMED", "PMC_OA", "PHYSIONET", "CHEXPERT_PLUS", "N2C2", "HF_DATAS
 EXPECTED = {
     "pubmed": (6, 0, 0, 1), "pmc_oa": (2, 1, 0, 0), "mimic_iii_notes": (4, 1, 0, 0), "mimic_iv_discharge": (4, 0, 0, 0),
     "mimic_iv_radiology": (3, 0, 0, 0), "mimic_cxr_reports": (3, 0, 0, 0), "chexpert_plus": (5, 0, 0, 0),
-    "n2c2_2018_ade": (2, 0, 0, 0), "n2c2_2014_deid": (2, 0, 0, 0), "mednli": (6, 0, 0, 0), "mtsamples": (3, 1, 0, 0),
+    "n2c2_2018_ade": (2, 2, 0, 0), "n2c2_2014_deid": (2, 0, 0, 0), "mednli": (6, 0, 0, 0), "mtsamples": (3, 1, 0, 0),
     "aci_bench": (4, 0, 0, 0), "mts_dialog": (4, 0, 0, 0), "pmc_patients": (3, 0, 0, 0), "asclepius_notes": (2, 2, 0, 0),
     "augmented_clinical_notes": (4, 0, 0, 0), "clinical_guidelines": (2, 0, 0, 0), "clinical_trials": (2, 1, 0, 0),
     "medquad": (2, 2, 0, 0), "codiesp": (4, 0, 0, 0),

@@ -85,7 +85,7 @@ def test_clinical_trials_zip(tmp_path):
     assert ids(recs) == ["clinical_trials:NCT02252835", "clinical_trials:NCT00000102"]
     assert drops(recs) == [("clinical_trials:NCT01234517", "filtered")]
     t = recs[0].text
-    assert t.startswith("A Randomized Trial of an Invented Intervention (NCT02252835)\n\nBrief Summary\n")
+    assert t.startswith("Invented Trial NCT02252835\n\nA Randomized Trial of an Invented Intervention (NCT02252835)\n\nBrief Summary\n")
     assert "\n\nDetailed Description\n" in t and "\n\nEligibility Criteria\nInclusion Criteria:\n\n* Adults aged 18 to 80" in t
     assert recs[0].meta == {"nct_id": "NCT02252835", "status": "COMPLETED", "study_type": "INTERVENTIONAL", "language": "en"}
     # zip with a non-text member, a malformed JSON member and a non-study JSON
@@ -98,7 +98,8 @@ def test_clinical_trials_zip(tmp_path):
         zf.writestr("NCT3.json", "[1, 2]")
     recs = read_all("clinical_trials", str(z))
     assert ids(recs) == ["clinical_trials:NCT1"] and recs[0].text == "Brief Summary\nA summary."
-    assert drops(recs) == [("clinical_trials:logo.png", "quarantined"), ("clinical_trials:NCT2", "quarantined"), ("clinical_trials:NCT3", "quarantined")]
+    assert drops(recs) == [("clinical_trials:logo.png", "quarantined"), ("clinical_trials:NCT2", "quarantined"),
+                            ("clinical_trials:NCT3#0", "quarantined"), ("clinical_trials:NCT3#1", "quarantined")]  # a list of two non-studies
 
 
 def test_medquad_pairs_empty_answers_and_malformed(tmp_path):
@@ -123,3 +124,27 @@ def test_codiesp_spanish_and_english():
     ]
     assert recs[2].text.startswith("Varón de 37 años con antecedentes de hipertensión arterial")
     assert recs[2].meta["split"] == "train"
+
+
+def test_mtsamples_line_breaks_back_from_scrape_commas(tmp_path):
+    p = tmp_path / "mtsamples.csv"
+    p.write_text(',description,medical_specialty,sample_name,transcription,keywords\n'
+                 '0, Echo., Cardiovascular / Pulmonary, 2-D Echocardiogram ,"2-D M-MODE: , ,1.  Left atrial enlargement, 4.7 cm.,2.  Normal size right '
+                 'and left ventricle.,DOPPLER: , Trace mitral regurgitation.","cardiology,"\n'
+                 '1, Allergy., Allergy / Immunology, Allergic Rhinitis ,"SUBJECTIVE:,  She has asthma, not flaring up.,MEDICATIONS: , Claritin, Zyrtec.","allergy,"\n')
+    a, b = read_all("mtsamples", str(p))
+    assert a.text == "2-D M-MODE:\n1.  Left atrial enlargement, 4.7 cm.\n2.  Normal size right and left ventricle.\nDOPPLER:\nTrace mitral regurgitation."
+    assert b.text == "SUBJECTIVE:\nShe has asthma, not flaring up.\nMEDICATIONS:\nClaritin, Zyrtec."  # commas inside sentences stay
+
+
+def test_medquad_answer_list_items_on_their_own_lines(tmp_path):
+    col = tmp_path / "3_GHR_QA"
+    col.mkdir()
+    (col / "0000001.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Document id="0000001" source="GHR" url="https://ghr.nlm.nih.gov/condition/x">\n'
+        "<Focus>X syndrome</Focus>\n<QAPairs>\n\t<QAPair pid=\"5\">\n\t\t\t<Question qid=\"0000001-5\" qtype=\"treatment\">What are the treatments for X syndrome ?</Question>\n"
+        "\t\t\t<Answer>These resources address the diagnosis or management of X syndrome:  - Genetic Testing Registry: X syndrome  - "
+        "MedlinePlus Encyclopedia: X syndrome   Doses range 5  - 10 mg.</Answer>\n\t</QAPair>\n</QAPairs>\n</Document>\n")
+    (d,) = read_all("medquad", str(tmp_path / "*_QA*/*.xml"))
+    assert d.text == ("What are the treatments for X syndrome ?\n\nThese resources address the diagnosis or management of X syndrome:\n"
+                      "- Genetic Testing Registry: X syndrome\n- MedlinePlus Encyclopedia: X syndrome   Doses range 5  - 10 mg.")

@@ -45,12 +45,12 @@ def test_fixture_baseline_and_update():
     # the doc id names the file, so a PMID.VERSION re-released by an update file stays distinct
     assert ds[0].doc_id == "pubmed:31000001.1@pubmed25n0001" and ds[-2].doc_id.endswith("@pubmed25n1275")
     assert drops(recs) == []
-    # structured abstract: labels kept as headings, inline markup (<i>, <sub>, <sup>, MathML) flattened
+    # structured abstract: labels kept as headings, inline markup flattened (<sub>/<sup> marked)
     d1 = ds[0]
     assert d1.text.startswith("Early inflammatory markers in E. coli sepsis: a cohort study.\n\nBACKGROUND\nSepsis in Escherichia coli")
     for label in ("BACKGROUND\n", "METHODS\n", "RESULTS\n", "CONCLUSIONS\n"):
         assert label in d1.text
-    assert "ratio x2 in 120 adults; CO2 and" in d1.text and "<" not in d1.text
+    assert "ratio x^2 in 120 adults; CO_2 and 10^9 cells/L" in d1.text and "<" not in d1.text
     assert "deterioration & mortality" in d1.text
     assert d1.meta == {"pmid": "31000001", "version": 1, "year": "2019", "file": "pubmed25n0001", "language": "en"}
     # citation without abstract: the title alone
@@ -138,3 +138,86 @@ def test_uncompressed_xml_and_book_article(tmp_path):
     p.write_text(HEAD + body + "</PubmedArticleSet>\n")
     (d,) = read_all(str(p))
     assert d.doc_id.split("@")[0] == "pubmed:88.1" and d.text == "Sepsis overview\n\nBook abstract." and d.key == "pubmed:88"
+
+
+# -- text fidelity: MathML, sub/superscripts, translated titles, MedlineDate ---------------------------
+VO2MAX = """<AbstractText Label="RESULTS" NlmCategory="RESULTS">Peak oxygen uptake (<mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML">
+    <mml:mrow>
+      <mml:mover accent="true">
+        <mml:mi>V</mml:mi>
+        <mml:mo>&#x2d9;</mml:mo>
+      </mml:mover>
+      <mml:msub>
+        <mml:mi>O</mml:mi>
+        <mml:mn>2</mml:mn>
+      </mml:msub>
+      <mml:mi>m</mml:mi><mml:mi>a</mml:mi><mml:mi>x</mml:mi>
+    </mml:mrow>
+  </mml:math>) rose by 3.1 mL/kg/min (<mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML"><mml:mi>p</mml:mi><mml:mo>&lt;</mml:mo><mml:mn>0.001</mml:mn></mml:math>); platelets stayed above 150 &#xd7; 10<sup>9</sup>/L and Pa<sub>CO2</sub> below 45 mmHg from the 1<sup>st</sup> week (Drug<sup>&#xae;</sup>).</AbstractText>"""
+
+
+def translated(pmid: int, date: str, vernacular: str | None = "Traitement des pneumonies communautaires du sujet \u00e2g\u00e9.") -> str:
+    vt = f"<VernacularTitle>{vernacular}</VernacularTitle>" if vernacular else ""
+    return (f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}</PMID>'
+            f'<Article PubModel="Print"><Journal><ISSN IssnType="Print">0000-0000</ISSN><JournalIssue CitedMedium="Print"><Volume>27</Volume>'
+            f"<Issue>4</Issue><PubDate>{date}</PubDate></JournalIssue><Title>Revue des maladies invent\u00e9es</Title></Journal>"
+            "<ArticleTitle>[Treatment of community-acquired pneumonia in older adults].</ArticleTitle><Pagination><MedlinePgn>233-8</MedlinePgn></Pagination>"
+            "<Abstract><AbstractText>Older adults with pneumonia were treated as outpatients.</AbstractText></Abstract>"
+            f'<Language>fre</Language><PublicationTypeList><PublicationType UI="D016428">Journal Article</PublicationType></PublicationTypeList>{vt}</Article>'
+            '</MedlineCitation><PubmedData/></PubmedArticle>\n')
+
+
+def test_mathml_and_scripts_are_readable(tmp_path):
+    (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0010.xml.gz", art(10, title="Training and V&#x307;O<sub>2</sub>max", abstract=VO2MAX)))))
+    assert d.text.startswith("Training and V\u0307O_2max\n\nRESULTS\n")
+    assert ("Peak oxygen uptake (V\u0307O_2 max) rose by 3.1 mL/kg/min (p < 0.001); platelets stayed above "
+            "150 \u00d7 10^9/L and Pa_CO2 below 45 mmHg from the 1st week (Drug\u00ae).") in d.text
+    assert "m a x" not in d.text and "V . O" not in d.text
+
+
+def test_translated_title_language_vernacular_title_and_medline_date(tmp_path):
+    body = (translated(20, "<MedlineDate>1998 Dec-1999 Jan</MedlineDate>")
+            + translated(21, "<MedlineDate>Spring 2001</MedlineDate>", vernacular=None)
+            + art(22).replace("<Language>eng</Language>", "<Language>eng</Language><Language>spa</Language>"))
+    a, b, c = docs(read_all(str(write_gz(tmp_path / "pubmed06n0001.xml.gz", body))))
+    # the text (translated title + English abstract) is English; the article's own language is kept apart
+    assert a.text == "Treatment of community-acquired pneumonia in older adults.\n\nOlder adults with pneumonia were treated as outpatients."
+    assert a.meta == {"pmid": "20", "version": 1, "year": "1998", "file": "pubmed06n0001", "language": "en", "article_language": "fr",
+                      "title_translated": True, "vernacular_title": "Traitement des pneumonies communautaires du sujet \u00e2g\u00e9."}
+    assert b.meta["year"] == "2001" and b.meta["title_translated"] is True and "vernacular_title" not in b.meta
+    assert c.meta["language"] == "en" and c.meta["article_language"] == "en,es" and "title_translated" not in c.meta
+
+
+def test_bracketed_title_prefix_is_not_a_translation(tmp_path):
+    body = art(30, title="[18F]FDG PET in sepsis [a pilot study]")
+    (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0011.xml.gz", body))))
+    assert d.text.startswith("[18F]FDG PET in sepsis [a pilot study]\n\n") and "title_translated" not in d.meta
+
+
+def test_other_abstract_language_is_recorded(tmp_path):
+    body = art(40).replace("</MedlineCitation>", '<OtherAbstract Type="Publisher" Language="spa"><AbstractText>Resumen en espa\u00f1ol.</AbstractText></OtherAbstract></MedlineCitation>')
+    (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0012.xml.gz", body))))
+    assert d.text.endswith("Some abstract text here.\n\nResumen en espa\u00f1ol.")
+    assert d.meta["language"] == "en" and d.meta["other_abstract_language"] == "es"
+
+
+def test_other_abstract_repeating_the_abstract_appears_once(tmp_path):
+    body = art(41).replace("</MedlineCitation>", '<OtherAbstract Type="Publisher" Language="eng"><AbstractText>Some abstract  text here.</AbstractText></OtherAbstract></MedlineCitation>')
+    (d,) = docs(read_all(str(write_gz(tmp_path / "pubmed25n0013.xml.gz", body))))
+    assert d.text == "A title about sepsis outcomes\n\nSome abstract text here." and "other_abstract_language" not in d.meta
+
+
+def test_mathml_layout_schemata():
+    from connectors._mathml import linearize
+    from connectors._xmlutil import parse_xml
+
+    def lin(x: str) -> str:
+        return linearize(parse_xml(f'<math xmlns="http://www.w3.org/1998/Math/MathML">{x}</math>'.encode()))
+
+    assert lin("<mi>log</mi><mo>&#x2061;</mo><mi>x</mi><mo>&#x2062;</mo><mi>y</mi>") == "log xy"
+    assert lin("<msqrt><mi>a</mi><mo>+</mo><mi>b</mi></msqrt>") == "\u221a(a + b)"
+    assert lin("<mfenced><mi>x</mi><mi>y</mi></mfenced>") == "(x, y)"
+    assert lin("<munderover><mo>&#x2211;</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi></munderover><msub><mi>x</mi><mi>i</mi></msub>") == "\u2211_(i = 1)^n x_i"
+    assert lin("<mover><mi>x</mi><mo>&#xaf;</mo></mover><mo>&#xb1;</mo><mi>s</mi>") == "x\u0304 \u00b1 s"
+    assert lin("<semantics><mrow><mi>r</mi><mo>&#x2265;</mo><mn>0.8</mn></mrow><annotation encoding='TeX'>r\\geq 0.8</annotation></semantics>") == "r \u2265 0.8"
+    assert lin("<mtable><mtr><mtd><mi>a</mi></mtd><mtd><mi>b</mi></mtd></mtr><mtr><mtd><mi>c</mi></mtd><mtd><mi>d</mi></mtd></mtr></mtable>") == "a b; c d"
