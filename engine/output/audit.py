@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from engine.core import fsio
 from engine.output import ledger
+from engine.output.idset import IdTally, parts_for
 from engine.dedup.exact import read_parquet
 from engine.core.records import BUCKETS, DROP_BUCKETS
 from engine.output.shards import open_shard, sha256_of
@@ -47,11 +48,18 @@ def audit(out: str) -> dict:
     doc = fsio.read_json(bj_uri)
     if not doc.get("complete"):
         errors.append("build.json says the build is not complete")
+    derived: dict[str, Counter] = defaultdict(Counter)
+    # one id hash per segment and quarantine record, spilled by hash partition when there are many
+    listed_ids = sum(int(sh.get("segments") or sh.get("rows") or 0) for sh in doc["shards"])
+    listed_ids += sum(sum(q.get("counts", {}).values()) for q in doc.get("quarantine", []))
+    with IdTally(parts_for(listed_ids)) as ids:
+        return _audit(out, doc, errors, derived, ids)
+
+
+def _audit(out: str, doc: dict, errors: list[str], derived: dict, ids: IdTally) -> dict:
     L = doc["max_seq_len"]
     cls_id = doc["tokenizer"]["special_ids"]["cls"]
     sep_id = doc["tokenizer"]["special_ids"]["sep"]
-    derived: dict[str, Counter] = defaultdict(Counter)
-    written_ids: dict[str, list[np.ndarray]] = defaultdict(list)
     listed_shards = set()
 
     for sh in doc["shards"]:
@@ -105,7 +113,7 @@ def audit(out: str) -> dict:
             srcs = set(b.column("source").dictionary.to_pylist()) if b.num_rows else set()
             if srcs - {src}:
                 errors.append(f"shard {sh['path']}: rows of another source ({sorted(srcs - {src})})")
-            written_ids[src].append(_id_hashes(dids_col.values.to_pylist()))
+            ids.add(src, "written", _id_hashes(dids_col.values.to_pylist()))
             rows += b.num_rows
             tokens += int(row_len.sum())
             segs += int(seg_counts.sum())
@@ -121,7 +129,6 @@ def audit(out: str) -> dict:
         if rel.endswith(".arrow") and rel not in listed_shards:
             errors.append(f"shard file {rel} is not listed in build.json")
 
-    dropped_ids: dict[str, list[np.ndarray]] = defaultdict(list)
     listed_q = set()
     for q in doc.get("quarantine", []):
         listed_q.add(q["path"])
@@ -138,7 +145,7 @@ def audit(out: str) -> dict:
         for b, n in q.get("counts", {}).items():
             if b in DROP_BUCKETS and counts.get(b, 0) != n:
                 errors.append(f"quarantine file {q['path']}: {counts.get(b, 0)} {b} records, listed {n}")
-        dropped_ids[q["source"]].append(_id_hashes(t.column("doc_id").to_pylist()))
+        ids.add(q["source"], "dropped", _id_hashes(t.column("doc_id").to_pylist()))
     for uri in fsio.listdir(fsio.join(out, "quarantine")):
         rel = fsio.relpath(out, uri)
         if rel.endswith(".parquet") and rel not in listed_q:
@@ -146,13 +153,11 @@ def audit(out: str) -> dict:
 
     result: dict[str, dict] = {}
     for name, s in doc["sources"].items():
-        w = np.unique(np.concatenate(written_ids[name])) if written_ids[name] else np.zeros(0, np.uint64)
+        written, both = ids.distinct_and_overlap(name, "written", "dropped")
         d = derived[name]
-        d["written"] = int(len(w))
-        if dropped_ids[name]:
-            both = np.intersect1d(w, np.concatenate(dropped_ids[name]))
-            if len(both):
-                errors.append(f"{name}: {len(both)} document id(s) are both in shards and in quarantine")
+        d["written"] = written
+        if both:
+            errors.append(f"{name}: {both} document id(s) are both in shards and in quarantine")
         row = {"read": int(s["read"])}
         for k in AUDIT_FIELDS[1:]:
             row[k] = int(d.get(k, 0))
