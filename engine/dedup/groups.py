@@ -75,6 +75,13 @@ def combine_keys(key_uris: list[str], out_uri: str, keyed_uri: str, schema: pa.S
     return {"units": len(key_uris), "keys": keys.num_rows, "versioned": versioned.num_rows}
 
 
+def combine_group(key_uris: list[str], out_uri: str, keyed_uri: str) -> dict:
+    """:func:`combine_keys` for the exact-dedup key files (a task of the dedup phase)."""
+    from engine.dedup.exact import KEYS_SCHEMA
+
+    return combine_keys(key_uris, out_uri, keyed_uri, KEYS_SCHEMA)
+
+
 def route_drops(drop_uris: list[str], groups: list[list[str]], out_uris: list[str]) -> dict:
     """The drop rows of the units in ``groups``, from every drop table, into one table per group.
 

@@ -328,9 +328,9 @@ class Worker:
         return dedup_exact.reduce_exact(part, key_uris, supersede_uris, out) | {"out": out}
 
     def combine_keys(self, key_uris: list[str], out: str, keyed_out: str) -> dict:
-        from engine.dedup.groups import combine_keys
+        from engine.dedup.groups import combine_group
 
-        return combine_keys(key_uris, out, keyed_out, dedup_exact.KEYS_SCHEMA)
+        return combine_group(key_uris, out, keyed_out)
 
     def route_drops(self, drop_uris: list[str], groups: list[list[str]], outs: list[str]) -> dict:
         from engine.dedup.groups import route_drops
