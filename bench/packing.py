@@ -1,7 +1,7 @@
 """Packing efficiency: the engine's packer vs ModernBERT's greedy best-fit packer.
 
 Efficiency = real tokens / (rows x max_seq_len), on a long-tailed clinical length
-distribution (:func:`bench.data.token_lengths`: short notes, discharge summaries, a tail of
+distribution (:func:`bench.synth.corpus.token_lengths`: short notes, discharge summaries, a tail of
 long multi-day summaries), at max_seq_len 512, 1024 and 8192.  Every document becomes
 ``[CLS] chunk [SEP]`` windows of at most max_seq_len (the engine's ``kernels.packing.windows``
 rule), and both packers get the same windows in the same order.
@@ -23,14 +23,14 @@ Target: engine >= 99.5% at 8192.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import deque
 
 import numpy as np
 
-from bench import common, data
+from bench import common
+from bench.synth import corpus
 from kernels.packing import BestFitPacker
 
 
@@ -108,7 +108,7 @@ def modernbert_pack(lengths: list[int], max_len: int, batch: int = 64, buffer_si
 
 
 def run(docs: int = 20000, lengths_at: tuple[int, ...] = (512, 1024, 8192), seed: int = 0, batch: int = 64) -> dict:
-    doc_tokens = data.token_lengths(docs, "clinical", seed)
+    doc_tokens = corpus.token_lengths(docs, "clinical", seed)
     arr = np.array(doc_tokens)
     out = {"bench": "packing", "docs": docs, "doc_tokens": {"mean": float(arr.mean()), "median": float(np.median(arr)),
                                                              "p99": float(np.percentile(arr, 99)), "max": int(arr.max())},
@@ -131,19 +131,17 @@ def table(res: dict) -> str:
                                    "MB rows", "engine seqs/s"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.packing", description=__doc__.split("\n\n")[0])
+def _args(ap) -> None:
     ap.add_argument("--docs", type=int, default=20000, help="documents drawn from the clinical length distribution")
     ap.add_argument("--small", action="store_true", help="2,000 documents")
     ap.add_argument("--lengths", default="512,1024,8192")
     ap.add_argument("--batch", type=int, default=64, help="rows per ModernBERT outgoing batch")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json-out")
-    a = ap.parse_args(argv)
-    res = run(2000 if a.small else a.docs, tuple(int(x) for x in a.lengths.split(",")), a.seed, a.batch)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    common.bench_main(argv, "packing", __doc__, _args,
+                      lambda a: run(2000 if a.small else a.docs, tuple(int(x) for x in a.lengths.split(",")), a.seed, a.batch), table)
     return 0
 
 

@@ -6,7 +6,7 @@ the speedup of the build phases (read + dedup + pack, Ray start excluded) and en
 
 From the 2-worker build's per-unit and per-group markers (kept with ``--keep-staging``)
 it takes the measured worker seconds per stage and per source, divides by the tokens each
-source wrote, and extrapolates core-hours for the reference workload of DESIGN.md
+source wrote, and extrapolates core-hours for the reference workload
 (BioClinical ModernBERT all20): 50.7B literature tokens (PubMed + PMC: rates of the
 literature source) + 2.75B clinical tokens (rates of the clinical source), 53.5B in all.
 Wall hours on C cores = core-hours / C (perfect scaling), and / (C x the 2-worker parallel
@@ -18,7 +18,6 @@ real clinical sources do; otherwise de-id is missing from the estimate and the r
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import shutil
@@ -135,19 +134,16 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__.split("\n\n")[0])
+def _args(ap) -> None:
     ap.add_argument("--mb", type=float, default=40)
     ap.add_argument("--small", action="store_true", help="2 MB input")
     ap.add_argument("--exact-only", action="store_true")
     ap.add_argument("--tokenizer")
     ap.add_argument("--workdir")
-    ap.add_argument("--json-out")
-    a = ap.parse_args(argv)
-    res = run(2 if a.small else a.mb, a.workdir, a.tokenizer, a.exact_only)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+
+def main(argv: list[str] | None = None) -> int:
+    common.bench_main(argv, "scaling", __doc__, _args, lambda a: run(2 if a.small else a.mb, a.workdir, a.tokenizer, a.exact_only), table)
     return 0
 
 

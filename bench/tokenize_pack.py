@@ -247,8 +247,7 @@ def table(res: dict) -> str:
     return common.fmt_table(rows, head)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.tokenize_pack", description=__doc__.split("\n\n")[0])
+def _args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--mb", type=float, default=20)
     ap.add_argument("--small", action="store_true", help="tiny input (1 MB, T=1) to check the bench runs")
     ap.add_argument("--threads", default="1,2")
@@ -259,7 +258,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-mlm", action="store_true",
                     help="also time transformers' run_mlm.py recipe: map(tokenize) + map(group_texts) into max_seq_len blocks + save_to_disk")
     ap.add_argument("--repeat", type=int, default=2, help="interleaved repeats; the best time of each side counts")
-    ap.add_argument("--json-out")
     # child mode
     ap.add_argument("--child", choices=["ceiling", "engine", "datasets", "datasets_mlm"], help=argparse.SUPPRESS)
     ap.add_argument("--texts", help=argparse.SUPPRESS)
@@ -267,18 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parts", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     ap.add_argument("--num-proc", type=int, default=1, help=argparse.SUPPRESS)
-    a = ap.parse_args(argv)
-    if a.child:
-        import json
 
-        print(json.dumps({"ceiling": child_ceiling, "engine": child_engine, "datasets": child_datasets,
-                          "datasets_mlm": child_datasets}[a.child](a)))
-        return 0
-    mb, threads = (1.0, [1]) if a.small else (a.mb, [int(x) for x in a.threads.split(",")])
-    res = run(mb, threads, a.max_seq_len, a.tokenizer, a.workdir, not a.no_datasets, 1 if a.small else a.repeat, a.run_mlm)
-    res["machine"] = common.machine()
-    print(table(res))
-    common.save_json(a.json_out, res)
+
+_CHILDREN = {"ceiling": child_ceiling, "engine": child_engine, "datasets": child_datasets, "datasets_mlm": child_datasets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    def go(a):
+        mb, threads = (1.0, [1]) if a.small else (a.mb, [int(x) for x in a.threads.split(",")])
+        return run(mb, threads, a.max_seq_len, a.tokenizer, a.workdir, not a.no_datasets, 1 if a.small else a.repeat, a.run_mlm)
+
+    common.bench_main(argv, "tokenize_pack", __doc__, _args, go, table, child=lambda a: _CHILDREN[a.child](a) if a.child else None)
     return 0
 
 

@@ -232,7 +232,7 @@ def test_cli_build_inspect_audit(tmp_path):
 
 
 def _planted_phi() -> list[str]:
-    """Surrogate identifiers demo/generate.py leaked into some notes."""
+    """Surrogate identifiers the demo generator (bench.synth.demo) leaked into some notes."""
     import csv
     import gzip
     import io

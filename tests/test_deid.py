@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from engine.deid import patterns as P
-from engine.deid.evaluate import score
-from engine.deid.synth import check_gold, generate, read_gold
+from engine.deid.evaluate import read_gold, score
+from bench.synth.phi_notes import check_gold, generate
 from engine.core.manifest import DeidConfig, Manifest
 from engine.core.records import DOC_SCHEMA
 from engine.stages.base import SourceContext

@@ -63,14 +63,13 @@ def test_build_s3_to_s3_audits_ok(s3_build, s3_server):
 
 def test_s3_shards_read_back(s3_build, s3_env):
     from engine.core import fsio
-    from engine.output.shards import iter_batches
+    from engine.output.reader import iter_batches
 
     doc = fsio.read_json("s3://corpus/out/build.json")
     rows = tokens = 0
-    for sh in doc["shards"]:
-        for b in iter_batches("s3://corpus/out/" + sh["path"]):
-            rows += b.num_rows
-            tokens += sum(len(x) for x in b.column("input_ids").to_pylist())
+    for _, b in iter_batches("s3://corpus/out"):
+        rows += b.num_rows
+        tokens += sum(len(x) for x in b.column("input_ids").to_pylist())
     assert rows == sum(sh["rows"] for sh in doc["shards"])
     assert tokens == sum(sh["tokens"] for sh in doc["shards"])
 

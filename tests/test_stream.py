@@ -30,15 +30,13 @@ def build(tmp_path_factory):
 
 
 def all_rows(out):
-    from engine.output.shards import iter_batches
+    from engine.output.reader import iter_batches
 
     keys = collections.Counter()
-    b = __import__("engine.train.stream", fromlist=["read_build"]).read_build(out)
-    for s in b["shards"]:
-        for rb in iter_batches(f"{out}/{s['path']}"):
-            d = rb.to_pydict()
-            for ids, dl in zip(d["input_ids"], d["doc_lens"]):
-                keys[row_key({"source": s["source"], "doc_lens": dl, "input_ids": np.array(ids, np.uint16)})] += 1
+    for s, rb in iter_batches(out):
+        d = rb.to_pydict()
+        for ids, dl in zip(d["input_ids"], d["doc_lens"]):
+            keys[row_key({"source": s.source, "doc_lens": dl, "input_ids": np.array(ids, np.uint16)})] += 1
     return keys
 
 

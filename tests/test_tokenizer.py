@@ -62,3 +62,40 @@ def test_train_cli(tmp_path):
                         "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert load_tokenizer(str(out)).vocab_size <= 500
+
+
+def _notes_manifest(tmp_path, placeholder: str):
+    from conftest import write_manifest
+
+    from engine.core.manifest import load_manifest
+
+    src = {"name": "notes", "connector": "mimic_iii_notes", "uri": str(ROOT / "demo" / "data" / "mimic_notes.csv.gz"),
+           "placeholder": placeholder}
+    m, _ = load_manifest(write_manifest(tmp_path / f"{placeholder}.yaml", [src]))
+    return m
+
+
+@pytest.mark.parametrize("policy", ["replace", "keep"])
+def test_training_text_follows_the_placeholder_policy(tmp_path, policy):
+    """The tokenizer learns from the text the shards hold: [PHI] under ``placeholder: replace``."""
+    from engine.tokenizer import sample_texts
+
+    texts = list(sample_texts(_notes_manifest(tmp_path, policy), 10_000, 10**9))
+    assert len(texts) > 100 and all(t.strip() for t in texts)  # the build's filters dropped the empty note
+    joined = "\n".join(texts)
+    if policy == "replace":
+        assert "[PHI]" in joined and "[**" not in joined
+    else:
+        assert "[**" in joined and "[PHI]" not in joined
+    vocab = train_bpe(texts, 600).get_vocab()
+    assert ("[**" in vocab) == (policy == "keep")
+    assert ("PHI" in vocab) == (policy == "replace")
+
+
+def test_training_text_stops_at_the_limits(tmp_path):
+    from engine.tokenizer import sample_texts
+
+    m = _notes_manifest(tmp_path, "keep")
+    assert len(list(sample_texts(m, 7, 10**9))) == 7
+    few = list(sample_texts(m, 10_000, 2000))
+    assert 0 < sum(len(t) for t in few) - len(few[-1]) < 2000 <= sum(len(t) for t in few)

@@ -27,8 +27,7 @@ def _engine(args):
 
 
 def cmd_eval(args) -> int:
-    from engine.deid.evaluate import score, table
-    from engine.deid.synth import read_gold
+    from engine.deid.evaluate import read_gold, score, table
 
     gold = read_gold(args.gold)
     if args.text:
@@ -57,7 +56,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from engine.deid.synth import check_gold, generate, write_gold
+    from bench.synth.phi_notes import check_gold, generate, write_gold
 
     docs = list(generate(args.n, seed=args.seed))
     for d in docs:
@@ -69,7 +68,7 @@ def cmd_generate(args) -> int:
 
 def cmd_scan(args) -> int:
     from engine.deid.engine import count
-    from engine.deid.synth import read_gold
+    from engine.deid.evaluate import read_gold
 
     docs = read_gold(args.file)
     hits = _engine(args).annotate([d["text"] for d in docs])

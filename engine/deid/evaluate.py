@@ -1,5 +1,5 @@
-"""Precision / recall / F1 per entity type against span-annotated gold (see :mod:`engine.deid.synth`
-for the JSONL format).
+"""Precision / recall / F1 per entity type against span-annotated gold (JSONL, one note a line:
+``{"doc_id", "text", "spans": [[start, end, TYPE], ...]}``; :func:`read_gold` reads it).
 
 Matching is by overlap: a gold span is *found* when a predicted span of the same type
 overlaps it; a prediction is *correct* when it overlaps a gold span of the same type.
@@ -9,6 +9,7 @@ run would leave behind).
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Iterable, Sequence
 
@@ -62,3 +63,16 @@ def table(result: dict) -> str:
     s = result.get("_summary", {})
     rows.append(f"docs={s.get('docs')} gold_chars={s.get('gold_chars')} leaked_chars={s.get('leaked_chars')}")
     return "\n".join(rows)
+
+
+def read_gold(path: str) -> list[dict]:
+    """Span-annotated notes from a JSONL file (a note without ``spans`` has none)."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                d = json.loads(line)
+                d.setdefault("spans", [])
+                out.append(d)
+    return out

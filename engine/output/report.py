@@ -7,8 +7,8 @@ so it opens offline, from an object store download, or attached to a ticket.
 
 Sections: per-source documents and tokens in and out; where dropped documents went
 (bucket counts and their top reasons); PHI hits by entity type; document-length and
-tokens-per-row histograms (read from the shards' ``doc_lens``, sampled when the build is
-large); packing efficiency; throughput per stage (wall and summed worker seconds); the
+tokens-per-row histograms (read from the shards' ``doc_lens`` through the checksum-verifying
+shard reader, sampled when the build is large); packing efficiency; throughput per stage (wall and summed worker seconds); the
 dedup counters; the shard list with checksums and the quarantine files.
 
 It never includes document text: it reads only counts and reasons from ``build.json``
@@ -29,10 +29,11 @@ from collections import Counter
 import numpy as np
 
 from engine.core import fsio
+from engine.core.records import DROP_BUCKETS
+from engine.output.reader import open_shard, shard_entries
 
 log = logging.getLogger("engine.report")
 
-BUCKETS = ("exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined")
 MAX_SHARD_ROWS_LISTED = 5000
 
 CSS = """
@@ -52,57 +53,48 @@ code{font-size:12px} .plots{display:flex;flex-wrap:wrap;gap:12px} figure{margin:
 # data gathering
 
 
-def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000) -> dict:
+def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_shards: int = 16) -> dict:
     """Row lengths, segment lengths and per-document lengths (tokens) from the shards.
 
-    Reads only the ``doc_lens`` and ``doc_ids`` columns, at most about ``max_rows`` rows spread
-    evenly over the shards (every shard contributes its first batches).  A document split
+    Reads only the ``doc_lens`` and ``doc_ids`` columns of at most ``max_shards`` shards spread evenly
+    over the commit order (each checked against build.json's sha256 first), and at most about
+    ``max_rows`` rows of them (every sampled shard contributes its first batches).  A document split
     over windows counts once with the sum of its windows when they fall in the sample.
     """
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
-
     row_lens: list[np.ndarray] = []
     seg_lens: list[np.ndarray] = []
     doc_tokens: Counter = Counter()
     rows_seen = 0
     total_rows = sum(int(s.get("rows", 0)) for s in shards) or 1
-    per_shard = max(1, max_rows // max(1, len(shards)))
-    for sh in shards:
+    entries = shard_entries(out, shards)
+    if len(entries) > max_shards:
+        entries = [entries[i] for i in np.linspace(0, len(entries) - 1, max_shards).round().astype(int)]
+    per_shard = max(1, max_rows // max(1, len(entries)))
+    for entry in entries:
         if rows_seen >= max_rows:
             break
-        uri = fsio.join(out, sh["path"])
         try:
-            fs, path = fsio.fs_and_path(uri)
-            src = pa.memory_map(path, "r") if fsio.protocol_of(fs) in ("file", "local") else fs.open(path, "rb")
-            try:
-                try:
-                    reader = ipc.open_file(src, options=ipc.IpcReadOptions(included_fields=[1, 2]))
-                except (TypeError, AttributeError):  # older pyarrow: read every column
-                    reader = ipc.open_file(src)
-                taken = 0
-                for bi in range(reader.num_record_batches):
-                    if taken >= per_shard:
-                        break
-                    b = reader.get_batch(bi)
-                    if taken + b.num_rows > per_shard:
-                        b = b.slice(0, per_shard - taken)
-                    dl = b.column("doc_lens")
-                    offs = np.asarray(dl.offsets, dtype=np.int64)
-                    vals = np.asarray(dl.values, dtype=np.int64)[offs[0] : offs[-1]]
-                    offs = offs - offs[0]
-                    csum = np.concatenate([[0], np.cumsum(vals)])
-                    row_lens.append(csum[offs[1:]] - csum[offs[:-1]])
-                    seg_lens.append(vals)
-                    ids = b.column("doc_ids").flatten().to_pylist()
-                    for d, n in zip(ids, vals.tolist()):
-                        doc_tokens[d] += n
-                    taken += b.num_rows
-                    rows_seen += b.num_rows
-            finally:
-                src.close()
-        except (OSError, KeyError, pa.ArrowInvalid) as e:  # a missing or unreadable shard: the audit reports it
-            print(f"report: cannot read {sh['path']}: {type(e).__name__}", file=sys.stderr)
+            reader = open_shard(entry, columns=("doc_lens", "doc_ids"))
+            taken = 0
+            for b in reader.batches():
+                if taken >= per_shard:
+                    break
+                if taken + b.num_rows > per_shard:
+                    b = b.slice(0, per_shard - taken)
+                dl = b.column("doc_lens")
+                offs = np.asarray(dl.offsets, dtype=np.int64)
+                vals = np.asarray(dl.values, dtype=np.int64)[offs[0] : offs[-1]]
+                offs = offs - offs[0]
+                csum = np.concatenate([[0], np.cumsum(vals)])
+                row_lens.append(csum[offs[1:]] - csum[offs[:-1]])
+                seg_lens.append(vals)
+                ids = b.column("doc_ids").flatten().to_pylist()
+                for d, n in zip(ids, vals.tolist()):
+                    doc_tokens[d] += n
+                taken += b.num_rows
+                rows_seen += b.num_rows
+        except (OSError, KeyError, ValueError) as e:  # missing, unreadable or altered: the audit reports it
+            print(f"report: cannot read {entry.path}: {type(e).__name__}", file=sys.stderr)
     return {
         "row_lens": np.concatenate(row_lens) if row_lens else np.zeros(0, np.int64),
         "seg_lens": np.concatenate(seg_lens) if seg_lens else np.zeros(0, np.int64),
@@ -149,7 +141,7 @@ def _plots(doc: dict, timings: dict, sample: dict) -> list[tuple[str, str]]:
     fig, ax = plt.subplots(figsize=(5.8, 3.0))
     bottom = np.zeros(len(names))
     colors = ["#0969da", "#8250df", "#cf222e", "#bf8700", "#57606a"]
-    for b, c in zip(BUCKETS, colors):
+    for b, c in zip(DROP_BUCKETS, colors):
         vals = np.array([src[n].get(b, 0) for n in names], dtype=float)
         ax.bar(x, vals, 0.6, bottom=bottom, label=b, color=c)
         bottom += vals
@@ -286,9 +278,9 @@ def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) ->
 
     # drops
     parts.append("<h2>Where dropped documents went</h2>")
-    body = [[n] + [s.get(b, 0) for b in BUCKETS] + [sum(s.get(b, 0) for b in BUCKETS)] for n, s in src.items()]
-    total = ["TOTAL"] + [tot.get(b, 0) for b in BUCKETS] + [sum(tot.get(b, 0) for b in BUCKETS)]
-    parts.append(_table("drops", ["source", *BUCKETS, "dropped"], body, total))
+    body = [[n] + [s.get(b, 0) for b in DROP_BUCKETS] + [sum(s.get(b, 0) for b in DROP_BUCKETS)] for n, s in src.items()]
+    total = ["TOTAL"] + [tot.get(b, 0) for b in DROP_BUCKETS] + [sum(tot.get(b, 0) for b in DROP_BUCKETS)]
+    parts.append(_table("drops", ["source", *DROP_BUCKETS, "dropped"], body, total))
     reason_rows = []
     for n, s in src.items():
         for b, rs in s.get("reasons", {}).items():

@@ -2,7 +2,8 @@
 
 Each line: shard, row index, source, token count, segment lengths and document ids; with
 ``--decode`` the text of every segment (decoded with the build's tokenizer, which must be
-loadable from build.json's ``tokenizer.name``, or given with ``--tokenizer``).
+loadable from build.json's ``tokenizer.name``, or given with ``--tokenizer``).  Every shard is
+checked against the sha256 in build.json before it is read; a mismatch is an error (exit 1).
 """
 from __future__ import annotations
 
@@ -11,21 +12,19 @@ import json
 import sys
 
 from engine.core import fsio
-from engine.output.shards import open_shard
+from engine.output.reader import ShardChecksumError, iter_batches
 
 
 def iter_rows(out: str, source: str | None = None):
-    doc = fsio.read_json(fsio.join(out, "build.json"))
-    for sh in doc["shards"]:
-        if source and sh["source"] != source:
-            continue
-        reader = open_shard(fsio.join(out, sh["path"]))
-        row = 0
-        for i in range(reader.num_record_batches):
-            b = reader.get_batch(i).to_pylist()
-            for r in b:
-                yield sh["path"], row, r
-                row += 1
+    """``(shard path, row number in the shard, row dict)`` of every listed shard, each checked
+    against build.json before it is read."""
+    row, current = 0, None
+    for entry, batch in iter_batches(out, source):
+        if entry.index != current:
+            row, current = 0, entry.index
+        for r in batch.to_pylist():
+            yield entry.path, row, r
+            row += 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +44,16 @@ def main(argv: list[str] | None = None) -> int:
 
         spec = args.tokenizer or fsio.read_json(fsio.join(args.out, "build.json"))["tokenizer"]["name"]
         tok = load_tokenizer(spec).tokenizer
+    try:
+        return _print_rows(args.out, args.source, tok, args.limit)
+    except ShardChecksumError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _print_rows(out: str, source: str | None, tok, limit: int) -> int:
     n = 0
-    for path, row, r in iter_rows(args.out, args.source):
+    for path, row, r in iter_rows(out, source):
         rec = {"shard": path, "row": row, "source": r["source"], "tokens": len(r["input_ids"]),
                "doc_lens": r["doc_lens"], "doc_ids": r["doc_ids"]}
         if tok is not None:
@@ -57,6 +64,6 @@ def main(argv: list[str] | None = None) -> int:
             rec["texts"] = texts
         print(json.dumps(rec, ensure_ascii=False))
         n += 1
-        if args.limit and n >= args.limit:
+        if limit and n >= limit:
             break
     return 0

@@ -1,6 +1,6 @@
 """Packed-row shards: Arrow IPC files, zstd-compressed, one packed row per record.
 
-Columns (DESIGN.md "Shard format"):
+Columns (docs/ARCHITECTURE.md, "The design"):
 
 * ``input_ids``  list<uint16> (list<uint32> when the vocabulary exceeds 65,536)
 * ``doc_lens``   list<int32>: segment lengths, summing to ``len(input_ids)``
@@ -9,14 +9,14 @@ Columns (DESIGN.md "Shard format"):
 
 Schema metadata: ``format_version``, ``tokenizer_sha256``, ``max_seq_len``,
 ``special_ids`` (JSON), ``build_id``.  Writing is deterministic: the same rows
-give the same bytes.
+give the same bytes.  Reading is :mod:`engine.output.reader`'s.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -90,7 +90,6 @@ class ShardInfo:
     segments: int
     bytes: int
     sha256: str
-    doc_ids_sample: list[str] = field(default_factory=list)
 
 
 def write_shard(uri: str, rows: Sequence[Row], source: str, schema: pa.Schema, batch_rows: int) -> ShardInfo:
@@ -111,29 +110,3 @@ def write_shard(uri: str, rows: Sequence[Row], source: str, schema: pa.Schema, b
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
-
-
-def open_shard(uri: str) -> ipc.RecordBatchFileReader:
-    """Open a shard for random access: memory-mapped when local, streamed from the store otherwise."""
-    fs, path = fsio.fs_and_path(uri)
-    if fsio.protocol_of(fs) in ("file", "local"):
-        return ipc.open_file(pa.memory_map(path, "r"))
-    return ipc.open_file(fs.open(path, "rb"))
-
-
-def iter_batches(uri: str) -> Iterator[pa.RecordBatch]:
-    r = open_shard(uri)
-    for i in range(r.num_record_batches):
-        yield r.get_batch(i)
-
-
-def sha256_of(uri: str, chunk: int = 8 << 20) -> str:
-    fs, path = fsio.fs_and_path(uri)
-    h = hashlib.sha256()
-    with fs.open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()

@@ -1,4 +1,4 @@
-"""`python -m engine.tokenizer`: train or check a tokenizer (see :mod:`engine.tokenizer`)."""
+"""`python -m engine.tokenizer train`: train a domain BPE tokenizer (see :mod:`engine.tokenizer.train`)."""
 import sys
 
 from engine.tokenizer import main

@@ -1,6 +1,4 @@
-"""Generate the bundled demo corpus (deterministic; run from the repository root).
-
-    python demo/generate.py            # writes demo/data/*
+"""The bundled demo corpus (deterministic): ``python -m bench.synth.demo [FOLDER]`` rewrites ``demo/data``.
 
 Three sources in real formats, a few hundred documents:
 
@@ -13,7 +11,7 @@ Three sources in real formats, a few hundred documents:
 * ``case_reports.zip``: case reports as text files inside a zip, one of them the same
   text as a PubMed abstract (cross-source exact duplicate), one binary member.
 
-Everything is synthetic: no real patient appears here.
+Everything is synthetic (:mod:`bench.synth.words`): no real patient appears here.
 """
 from __future__ import annotations
 
@@ -22,45 +20,28 @@ import gzip
 import io
 import json
 import random
+import sys
 import zipfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "data"
+from bench.synth import words as W
 
-SYMPTOMS = ["chest pain", "shortness of breath", "fever", "abdominal pain", "syncope", "headache", "cough",
-            "nausea and vomiting", "lower extremity edema", "altered mental status", "palpitations", "dysuria"]
-DX = ["community-acquired pneumonia", "acute decompensated heart failure", "NSTEMI", "sepsis secondary to UTI",
-      "COPD exacerbation", "diabetic ketoacidosis", "acute kidney injury", "atrial fibrillation with RVR",
-      "cellulitis of the left leg", "pulmonary embolism", "GI bleed", "hyponatremia"]
-MEDS = ["aspirin 81 mg daily", "metoprolol tartrate 25 mg BID", "lisinopril 10 mg daily", "atorvastatin 40 mg nightly",
-        "furosemide 40 mg IV BID", "ceftriaxone 1 g IV q24h", "insulin glargine 20 units qHS", "apixaban 5 mg BID",
-        "pantoprazole 40 mg daily", "albuterol nebs q4h PRN", "vancomycin 1 g IV q12h", "heparin SC TID"]
-FINDINGS = ["No acute cardiopulmonary process.", "Mild cardiomegaly without edema.", "Right lower lobe consolidation.",
-            "Small bilateral pleural effusions.", "Interval improvement of left basilar atelectasis.",
-            "No pneumothorax.", "Stable appearance of the mediastinum.", "Endotracheal tube 4 cm above the carina."]
-TOPICS = ["sepsis", "heart failure", "type 2 diabetes", "chronic kidney disease", "atrial fibrillation", "asthma",
-          "breast cancer", "tuberculosis", "stroke", "COVID-19", "hypertension", "depression"]
-DESIGNS = ["a retrospective cohort study", "a randomized controlled trial", "a prospective observational study",
-           "a systematic review and meta-analysis", "a cross-sectional survey", "a case-control study"]
-OUTCOMES = ["30-day mortality", "hospital readmission", "length of stay", "glycemic control", "quality of life",
-            "major adverse cardiac events", "time to recovery", "treatment adherence"]
-SURNAMES = ["Alvarez", "Brennan", "Chowdhury", "Dubois", "Eriksen", "Fitzgerald", "Gallagher", "Hoffmann", "Ishikawa"]
-GIVEN = ["Maria", "Thomas", "Aisha", "Peter", "Linnea", "Samuel", "Grace", "Omar", "Helen"]
+OUT = Path(__file__).resolve().parent.parent.parent / "demo" / "data"
 
 
 def discharge_note(r: random.Random) -> str:
     age = r.randint(23, 88)
     sex = r.choice(["male", "female"])
-    sym = r.sample(SYMPTOMS, 2)
-    dx = r.choice(DX)
-    meds = r.sample(MEDS, 4)
-    hosp = [f"# {dx.capitalize()}: treated with {r.choice(MEDS)}; {r.choice(['improved', 'stable', 'resolved'])} "
+    sym = r.sample(W.SYMPTOMS, 2)
+    dx = r.choice(W.DIAGNOSES)
+    meds = r.sample(W.DISCHARGE_MEDS, 4)
+    hosp = [f"# {dx.capitalize()}: treated with {r.choice(W.DISCHARGE_MEDS)}; {r.choice(['improved', 'stable', 'resolved'])} "
             f"by hospital day {r.randint(2, 9)}." for _ in range(r.randint(2, 5))]
     return (
         f"Admission Date:  [**{r.randint(2100, 2190)}-{r.randint(1, 12)}-{r.randint(1, 28)}**]     "
         f"Discharge Date:   [**{r.randint(2100, 2190)}-{r.randint(1, 12)}-{r.randint(1, 28)}**]\n\n"
         f"Service: MEDICINE\n\nChief Complaint:\n{sym[0].capitalize()}\n\n"
-        f"History of Present Illness:\n{age} yo {sex} with history of {r.choice(DX)} presenting with {sym[0]} and "
+        f"History of Present Illness:\n{age} yo {sex} with history of {r.choice(W.DIAGNOSES)} presenting with {sym[0]} and "
         f"{sym[1]} for {r.randint(1, 14)} days. Seen by Dr. [**Last Name (STitle) {r.randint(100, 9999)}**] in clinic.\n\n"
         f"Brief Hospital Course:\n" + "\n".join(hosp) + "\n\n"
         f"Discharge Medications:\n" + "\n".join(f"{i + 1}. {m}" for i, m in enumerate(meds)) + "\n\n"
@@ -74,14 +55,14 @@ def radiology_note(r: random.Random) -> str:
     return (
         f"[**{r.randint(2100, 2190)}-{r.randint(1, 12)}-{r.randint(1, 28)}**] {r.randint(1, 12)}:{r.randint(10, 59)} "
         f"{r.choice(['AM', 'PM'])}\nCHEST (PORTABLE AP)\n\nREASON FOR THIS EXAMINATION:\n"
-        f"eval for {r.choice(SYMPTOMS)}\n\nFINDINGS: " + " ".join(r.sample(FINDINGS, 3)) +
-        f"\n\nIMPRESSION: {r.choice(FINDINGS)}\n"
+        f"eval for {r.choice(W.SYMPTOMS)}\n\nFINDINGS: " + " ".join(r.sample(W.RADIOLOGY_FINDINGS, 3)) +
+        f"\n\nIMPRESSION: {r.choice(W.RADIOLOGY_FINDINGS)}\n"
     )
 
 
 def leaked_note(r: random.Random) -> str:
     """A note where surrogate identifiers slipped through de-identification (for the de-id check)."""
-    name = f"{r.choice(GIVEN)} {r.choice(SURNAMES)}"
+    name = f"{r.choice(W.SURROGATE_FIRST_NAMES)} {r.choice(W.SURROGATE_LAST_NAMES)}"
     return (
         discharge_note(r)
         + f"\nDictated by: Dr. {name}, MD\nPatient phone: (617) {r.randint(200, 999)}-{r.randint(1000, 9999)}\n"
@@ -90,9 +71,9 @@ def leaked_note(r: random.Random) -> str:
 
 
 def abstract(r: random.Random, structured: bool) -> tuple[str, str]:
-    topic = r.choice(TOPICS)
-    design = r.choice(DESIGNS)
-    outcome = r.choice(OUTCOMES)
+    topic = r.choice(W.TOPICS)
+    design = r.choice(W.STUDY_DESIGNS)
+    outcome = r.choice(W.OUTCOMES)
     n = r.randint(40, 12000)
     title = f"{outcome.capitalize()} in patients with {topic}: {design}"
     parts = {
@@ -109,9 +90,10 @@ def abstract(r: random.Random, structured: bool) -> tuple[str, str]:
     return title, text
 
 
-def main() -> None:
+def write(out: Path = OUT) -> None:
+    """Write the three demo sources under ``out``."""
     r = random.Random(20261125)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
 
     # --- MIMIC-III style NOTEEVENTS ------------------------------------------------------------
     rows = []
@@ -146,7 +128,7 @@ def main() -> None:
         w.writerow(row)
         if i == 40:
             buf.write('99999,1,2,2150-01-01,,,Radiology,Report,1,,"ragged row",EXTRA\n')
-    (OUT / "mimic_notes.csv.gz").write_bytes(gzip.compress(buf.getvalue().encode(), mtime=0))
+    (out / "mimic_notes.csv.gz").write_bytes(gzip.compress(buf.getvalue().encode(), mtime=0))
 
     # --- PubMed-style abstracts -------------------------------------------------------------------
     lines = []
@@ -160,15 +142,15 @@ def main() -> None:
     lines.insert(20, b'{"pmid": "39999999", "title": "broken record", "abstract": ')  # malformed line
     lines.insert(50, b'{"pmid": "39999998", "title": "bad bytes", "abstract": "caf\xe9 au lait spots"}')  # latin-1 byte
     lines.append(json.dumps({"pmid": "39999997", "title": "no abstract", "abstract": ""}).encode())
-    (OUT / "pubmed_abstracts.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (out / "pubmed_abstracts.jsonl").write_bytes(b"\n".join(lines) + b"\n")
 
     # --- case reports in a zip --------------------------------------------------------------------
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
         for i in range(60):
             age = r.randint(18, 90)
-            text = (f"Case {i + 1}. A {age}-year-old patient presented with {r.choice(SYMPTOMS)} and was diagnosed with "
-                    f"{r.choice(DX)}. " + " ".join(r.sample(FINDINGS, 2)) + f" Treatment with {r.choice(MEDS)} led to "
+            text = (f"Case {i + 1}. A {age}-year-old patient presented with {r.choice(W.SYMPTOMS)} and was diagnosed with "
+                    f"{r.choice(W.DIAGNOSES)}. " + " ".join(r.sample(W.RADIOLOGY_FINDINGS, 2)) + f" Treatment with {r.choice(W.DISCHARGE_MEDS)} led to "
                     f"{r.choice(['full recovery', 'partial improvement', 'stable disease'])} over {r.randint(2, 30)} days.")
             info = zipfile.ZipInfo(f"reports/case_{i + 1:03d}.txt", date_time=(2024, 1, 1, 0, 0, 0))
             z.writestr(info, text)
@@ -176,9 +158,9 @@ def main() -> None:
         z.writestr(info, abstracts[3])  # cross-source exact duplicate of a PubMed abstract
         info = zipfile.ZipInfo("reports/scan_001.txt", date_time=(2024, 1, 1, 0, 0, 0))
         z.writestr(info, bytes(range(256)) * 4)  # binary content under a .txt name
-    (OUT / "case_reports.zip").write_bytes(zbuf.getvalue())
-    print(f"wrote {', '.join(p.name for p in sorted(OUT.iterdir()))} to {OUT}")
+    (out / "case_reports.zip").write_bytes(zbuf.getvalue())
+    print(f"wrote {', '.join(p.name for p in sorted(out.iterdir()))} to {out}")
 
 
 if __name__ == "__main__":
-    main()
+    write(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)
