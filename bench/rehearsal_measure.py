@@ -198,7 +198,7 @@ def _env(extra: dict | None = None) -> dict:
 
 
 def run_case(case: str, storage: str, work: Path, server, workers: int | None, partitions: int,
-             near: bool, timeout: float, executor: str | None = None) -> dict:
+             near: bool, timeout: float, executor: str | None = None, deid: bool = False) -> dict:
     shape, _, arg = case.partition(":")
     local = work / case.replace(":", "-")
     if shape == "small":
@@ -218,7 +218,7 @@ def run_case(case: str, storage: str, work: Path, server, workers: int | None, p
     else:
         in_uri, out_uri = str(local), str(local / "out")
     man = rehearsal.write_manifest(local / "rehearsal.yaml", in_uri, out_uri, str(ROOT / "tests" / "fixtures" / "tokenizer.json"),
-                                   shape, near=near, resources={"dedup_partitions": partitions})
+                                   shape, deid=deid, near=near, resources={"dedup_partitions": partitions})
     result = local / "drive.json"
     cmd = [PY, "-m", "bench.rehearsal_measure", "drive", str(man), str(result)] + (["--workers", str(workers)] if workers else [])
     cmd += ["--executor", executor] if executor else []
@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--partitions", type=int, default=16, help="resources.dedup_partitions")
     ap.add_argument("--near", action="store_true", help="near dedup on (small cases: off by default)")
+    ap.add_argument("--deid", action="store_true", help="all20 cases: the manifest's de-identification policies (default: off)")
     ap.add_argument("--executor", help="local, ray or auto, where the build driver offers the choice")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--work", help="folder for inputs and outputs (default: a temporary one)")
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for case in a.case:
             near = a.near or case.startswith("all20")
-            results.append(run_case(case, a.storage, work, server, a.workers, a.partitions, near, a.timeout, a.executor))
+            results.append(run_case(case, a.storage, work, server, a.workers, a.partitions, near, a.timeout, a.executor, a.deid))
             print(f"{case}: {results[-1]['build']['wall']:.1f}s", file=sys.stderr, flush=True)
     finally:
         if server is not None:

@@ -5,8 +5,8 @@ stage and staging bytes per byte of text, all 20 formats) and ``small:N`` cases 
 (storage requests per phase as ``a x units + b``).  Two rates the rehearsal cannot measure with
 its small test tokenizer and with de-identification off are parameters, per core:
 ``--tokenize-mbs`` (a 50k-vocabulary byte-level BPE through ``tokenizers``; ``python -m
-bench.tokenize_pack``) and ``--deid-kbs`` (the presidio check on clinical text; ``python -m
-bench.deid``).
+bench.tokenize_pack``) and ``--deid-kbs`` (the de-identification check on clinical text, used
+when the all20 case ran without it; ``python -m bench.deid``).
 
     python -m bench.rehearsal_plan --all20 all20.json --small small.json --nodes 8 --cores 64
 """
@@ -51,13 +51,15 @@ def plan(all20: dict, smalls: list[dict], nodes: int, cores: int, tokenize_mbs: 
     full_total = sum(full.values())
     rehearsed = sum(text_bytes(all20["inputs"]).values())
     scale = full_total / rehearsed
+    clinical_rehearsed = sum(v for n, v in text_bytes(all20["inputs"]).items() if n in CLINICAL) or 1.0
     ws = Counter(all20["worker_seconds"])
     read_other = max(0.0, ws["total"] - sum(v for k, v in ws.items() if "." not in k and k != "total"))
     stages = {
         "read (parse, stage)": read_other * scale,
         "normalize + filters": (ws["normalize"] + ws["filter"]) * scale,
         "near-dup map (MinHash)": ws["near_map"] * scale,
-        "de-id check (clinical)": sum(full[n] for n in CLINICAL) / (deid_kbs * 1e3),
+        "de-id check (clinical)": (ws["deid"] * sum(full[n] for n in CLINICAL) / clinical_rehearsed if ws.get("deid")
+                                   else sum(full[n] for n in CLINICAL) / (deid_kbs * 1e3)),
         "tokenize (50k BPE)": full_total / (tokenize_mbs * 1e6),
         "tokenize I/O + windows": max(0.0, ws["tokenize.total"] - ws["tokenize.tokenize"]) * scale,
         "pack + shard writes": ws["pack.total"] * scale,
@@ -74,7 +76,8 @@ def plan(all20: dict, smalls: list[dict], nodes: int, cores: int, tokenize_mbs: 
     units = all20_units()
     U = sum(units.values())
     longest = max(((n, full[n] / units[n]) for n in full), key=lambda x: x[1])
-    per_unit_s = {n: full[n] / units[n] / (deid_kbs * 1e3 if n in CLINICAL else tokenize_mbs * 1e6) for n in full}
+    deid_bps = (clinical_rehearsed / ws["deid"]) if ws.get("deid") else deid_kbs * 1e3
+    per_unit_s = {n: full[n] / units[n] / (deid_bps if n in CLINICAL else tokenize_mbs * 1e6) for n in full}
     pole = max(per_unit_s.items(), key=lambda x: x[1])
     wall = max(total_cs / C, pole[1])
     out.append(f"units: {U:,} ({', '.join(f'{n} {u:,}' for n, u in sorted(units.items(), key=lambda x: -x[1])[:5])}, ...)")
