@@ -120,11 +120,12 @@ def save_json(path: str | os.PathLike | None, obj: dict) -> None:
 
 
 def run_build(manifest: Path, out: Path, workers: int | None = None, keep_staging: bool = False,
-              poll=None) -> dict:
+              poll=None, executor: str = "ray") -> dict:
     """``python -m engine.build`` in a fresh process; returns wall seconds, build.json and timings.json.
 
     ``poll(proc)`` is called every 50 ms while the build runs (for memory sampling)."""
-    cmd = [PY, "-m", "engine.build", "--manifest", str(manifest), "--output", str(out), "--force", "--quiet"]
+    cmd = [PY, "-m", "engine.build", "--manifest", str(manifest), "--output", str(out), "--force", "--quiet",
+           "--executor", executor]
     if workers:
         cmd += ["--workers", str(workers)]
     if keep_staging:

@@ -4,7 +4,7 @@ Runs ``python -m engine.build`` (2 Ray workers, default resources: 256 MB units,
 groups, 32Mi-token shards) on generated clinical + literature JSON Lines of ``--mb`` x 1, 3
 and 10, and samples every 50 ms the peak resident set (``VmHWM`` from ``/proc/PID/status``,
 the kernel's own high-water mark, so short spikes between samples are not missed) of every
-``ray::Worker`` actor process and of the build driver.  A flat worker peak as the input grows
+``ray::RayWorker`` actor process and of the build driver.  A flat worker peak as the input grows
 means memory is bounded by configuration (unit size, shard size, pack buffer), not corpus size.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Sampler:
                 title = " ".join(k.cmdline()[:1]) or k.name()
             except psutil.Error:
                 continue
-            if title.startswith("ray::Worker"):
+            if title.startswith("ray::RayWorker"):
                 self.workers[k.pid] = max(self.workers.get(k.pid, 0), _hwm_kb(k.pid))
 
 

@@ -172,6 +172,8 @@ def _peak_mib() -> float:
 def dedup_rss(folder: str, partition_entries: int, group_docs: int) -> dict:
     """Run the dedup step in this process; returns peak RSS (MiB) before and after, and the stats."""
     import engine.dedup.near as nd
+    from engine.core.executor import no_worker_state
+    from engine.run.local import LocalExecutor
 
     nd.PARTITION_ENTRIES = partition_entries
     nd.GROUP_DOCS = group_docs
@@ -179,7 +181,7 @@ def dedup_rss(folder: str, partition_entries: int, group_docs: int) -> dict:
         units = json.load(f)
     base = _peak_mib()
     t = time.perf_counter()
-    stats = nd.run_near_dedup(_manifest(), units, [], os.path.join(folder, "out", "near"), 1)
+    stats = nd.run_near_dedup(_manifest(), units, [], os.path.join(folder, "out", "near"), LocalExecutor(no_worker_state))
     dt = time.perf_counter() - t
     peak = _peak_mib()
     stats.pop("files", None)
@@ -208,7 +210,9 @@ def bench_quality(n_pairs: int, words: int, threshold: float = 0.8) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from engine.core.executor import no_worker_state
     from engine.dedup.near import NearDedupMapper, run_near_dedup
+    from engine.run.local import LocalExecutor
     from engine.core.records import DOC_SCHEMA
     from engine.stages.base import SourceContext
     from kernels.minhash import exact_jaccard
@@ -234,7 +238,7 @@ def bench_quality(n_pairs: int, words: int, threshold: float = 0.8) -> dict:
         path = os.path.join(tmp, "u.parquet")
         pq.write_table(NearDedupMapper(m).map(table, SourceContext(name="a", config=src, manifest=m)), path)
         stats = run_near_dedup(m, [{"unit_id": "u", "source": "a", "priority": 1, "scope": "global", "path": path}], [],
-                               os.path.join(tmp, "near"), 1)
+                               os.path.join(tmp, "near"), LocalExecutor(no_worker_state))
         drops = pa.concat_tables([pq.read_table(f) for f in stats["files"]]).to_pylist()
     pred = {d["doc_id"] for d in drops if d["dup_of"] == d["doc_id"][:-1] + "a"}
     wrong = {d["doc_id"] for d in drops} - pred

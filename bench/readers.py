@@ -100,7 +100,7 @@ def _time_read(conn, reps: int = 1) -> tuple[float, float, int]:
         t0, c0 = time.perf_counter(), time.process_time()
         ndocs = 0
         for u in conn.discover():
-            for r in conn.read(u):
+            for r in conn.records(u):
                 ndocs += isinstance(r, Doc)
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, time.process_time() - c0)

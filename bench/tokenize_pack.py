@@ -97,6 +97,8 @@ def child_engine(a) -> dict:
     from engine.core.manifest import load_manifest
     from engine.core.records import DOC_SCHEMA
     from engine.run.worker import Worker
+    from engine.steps.pack import pack_group
+    from engine.steps.tokenize import tokenize_unit
 
     texts = _part(_load_texts(a.texts), a.part, a.parts)
     work = Path(a.workdir) / f"part{a.part}"
@@ -116,15 +118,14 @@ def child_engine(a) -> dict:
                                     schema=DOC_SCHEMA))
     common.wait_until(a.start_at)
     t0 = time.perf_counter()
-    tres = w.tokenize_unit("bench", "u0", [])
-    res = w.pack_group("bench", 0, ["u0"])
+    tres = tokenize_unit(w, "bench", "u0", [])
+    res = pack_group(w, "bench", 0, ["u0"])
     dt = time.perf_counter() - t0
-    c = tres["counts"]
-    res["seconds"] = {f"tokenize.{k}": v for k, v in tres["seconds"].items()} | {f"pack.{k}": v for k, v in res["seconds"].items()}
-    rows = sum(s["rows"] for s in res["temp_shards"])
+    seconds = {f"tokenize.{k}": v for k, v in tres.seconds.items()} | {f"pack.{k}": v for k, v in res.seconds.items()}
+    rows = sum(s.rows for s in res.temp_shards)
     shutil.rmtree(work, ignore_errors=True)
-    return {"seconds": dt, "bytes": _nbytes(texts), "tokens": c.get("tokens", 0), "rows": rows,
-            "stage_seconds": res["seconds"], "shards": len(res["temp_shards"])}
+    return {"seconds": dt, "bytes": _nbytes(texts), "tokens": tres.counts.get("tokens", 0), "rows": rows,
+            "stage_seconds": seconds, "shards": len(res.temp_shards)}
 
 
 def child_datasets(a) -> dict:

@@ -24,7 +24,7 @@ class FileScopedIds:
     def id_field(self) -> str:
         return "__scoped_id"
 
-    def docs_from_record(self, rec: dict, fallback_id: str, location: str) -> list:
+    def docs_from_record(self, rec: dict, fallback_id: str, location: str, path: str | None = None) -> list:
         base, row = fallback_id.rsplit(":", 1) if ":" in fallback_id else (fallback_id, "")
         stem = base.split(".")[0]
         col = str(self.options.get("id_field") or "").lower()  # type: ignore[attr-defined]

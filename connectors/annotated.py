@@ -70,7 +70,7 @@ class N2c2DeidConnector(FixedOptions, TextFilesConnector):
             return
         text_el = next((c for c in root if local(c.tag) == "TEXT"), None)
         if text_el is None:
-            yield Drop(did, "quarantined", f"no <TEXT> element under <{local(root.tag)}>", location)
+            yield Drop(did, "quarantined", "no <TEXT> element in the document", location)
             return
         tags = next((c for c in root if local(c.tag) == "TAGS"), None)
         n_tags = len(tags) if tags is not None else 0

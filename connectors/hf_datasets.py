@@ -51,7 +51,7 @@ class AsclepiusNotesConnector(FixedOptions, ParquetConnector):
         self._seen: set[str] = set()
         yield from super().read(unit)
 
-    def docs_from_record(self, rec: dict, fallback_id: str, location: str) -> list:
+    def docs_from_record(self, rec: dict, fallback_id: str, location: str, path: str | None = None) -> list:
         pid = rec.get("patient_id")
         if pid not in (None, ""):
             if str(pid) in self._seen:
@@ -59,7 +59,7 @@ class AsclepiusNotesConnector(FixedOptions, ParquetConnector):
                 return [Drop(self.doc_id(f"{pid}#row{row}"), "filtered",
                              "source rule: note repeated for another question of the same patient", location)]
             self._seen.add(str(pid))
-        return super().docs_from_record(rec, fallback_id, location)
+        return super().docs_from_record(rec, fallback_id, location, path)
 
 
 @register("augmented_clinical_notes")

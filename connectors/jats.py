@@ -212,7 +212,7 @@ class PmcOaConnector(TextFilesConnector):
         if local(root.tag) == "pmc-articleset" and len(root) == 1:  # E-utilities style wrapper
             root = root[0]
         if local(root.tag) != "article":
-            yield Drop(fallback, "quarantined", f"not a JATS article (root <{local(root.tag)}>)", location)
+            yield Drop(fallback, "quarantined", "not a JATS article (the root element is not <article>)", location)
             return
         am = find_local(root, "front", "article-meta")
         ids = {}

@@ -12,6 +12,7 @@ import json
 import os
 from typing import Iterator
 
+from connectors._streams import iter_lines, open_stream
 from connectors.base import Drop, RecordConnector, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from engine.core import fsio
@@ -20,11 +21,8 @@ from engine.core import fsio
 def iter_lines_in_range(unit: WorkUnit) -> Iterator[tuple[int, bytes]]:
     """``(offset, raw line)`` for the lines starting in ``[unit.start, unit.end)``."""
     if unit.end < 0:
-        with fsio.open_input(unit.path, "rb") as f:
-            off = 0
-            for line in f:
-                yield off, line
-                off += len(line)
+        with open_stream(unit.path) as f:
+            yield from iter_lines(f)
         return
     with fsio.open_input(unit.path, "rb", compression=None) as f:
         off = unit.start
@@ -45,7 +43,7 @@ class JsonlConnector(RecordConnector):
     splittable = True
 
     def read(self, unit: WorkUnit) -> Iterator[Record]:
-        base = os.path.basename(unit.path)
+        base = self.file_label(unit.path)
         off = unit.start
         try:
             for off, line in iter_lines_in_range(unit):
@@ -53,6 +51,8 @@ class JsonlConnector(RecordConnector):
                     continue
                 loc = f"{unit.path}@{off}"
                 fallback = f"{base}@{off}"
+                if off == 0 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+                    line = line[3:]
                 try:
                     s = line.decode("utf-8")
                 except UnicodeDecodeError as e:
@@ -63,10 +63,13 @@ class JsonlConnector(RecordConnector):
                 except json.JSONDecodeError as e:
                     yield Drop(self.doc_id(fallback), "quarantined", f"malformed JSON line ({e.msg} at char {e.pos})", loc)
                     continue
+                except RecursionError:
+                    yield Drop(self.doc_id(fallback), "quarantined", "JSON line nested too deeply", loc)
+                    continue
                 if not isinstance(rec, dict):
                     yield Drop(self.doc_id(fallback), "quarantined", f"JSON line is a {type(rec).__name__}, not an object", loc)
                     continue
-                yield from self.docs_from_record({k.lower(): v for k, v in rec.items()}, fallback, loc)
+                yield from self.docs_from_record({k.lower(): v for k, v in rec.items()}, fallback, loc, unit.path)
         except Exception as e:  # corrupt compressed stream, storage error mid-file
             if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
                 raise

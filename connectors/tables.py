@@ -59,12 +59,12 @@ class MtsamplesConnector(FixedOptions, CsvConnector):
     language = "en"
     defaults = {"text_field": "transcription", "id_field": "", "meta_fields": ["medical_specialty", "sample_name"]}
 
-    def docs_from_record(self, rec: dict, fallback_id: str, location: str) -> list:
+    def docs_from_record(self, rec: dict, fallback_id: str, location: str, path: str | None = None) -> list:
         # the first (index) column has an empty header name
         idx = rec.get("")
         if idx not in (None, "") and not self.options.get("id_field"):
             fallback_id = str(idx).strip()
-        out = super().docs_from_record(rec, fallback_id, location)
+        out = super().docs_from_record(rec, fallback_id, location, path)
         for d in out:
             if isinstance(d, Doc):
                 d.text = mtsamples_lines(d.text)

@@ -24,7 +24,7 @@ import tarfile
 import zipfile
 from typing import Iterator
 
-from connectors.base import Connector, Drop, Record, WorkUnit, safe_reason
+from connectors.base import Connector, Drop, Record, WorkUnit, file_kind, safe_reason
 from connectors.registry import register
 from engine.core import fsio
 
@@ -73,15 +73,21 @@ def runs(items: list[tuple[object, int]], max_files: int, max_bytes: int) -> lis
     return out
 
 
-def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Exception]]:
-    """``(member name, bytes)`` for the wanted members, streaming one member at a time."""
+def iter_members(uri: str, names: set[str], max_bytes: int) -> Iterator[tuple[str, bytes | Exception]]:
+    """``(member name, bytes)`` for the wanted members, streaming one member at a time.  A member
+    whose header says it is larger than ``max_bytes`` is never decompressed (a ``MemberTooLarge``
+    in its place), and a member is read at most ``max_bytes + 1`` bytes whatever its header says."""
     with fsio.open_input(uri, "rb", compression=None) as f:
         if uri.lower().endswith(".zip"):
             with zipfile.ZipFile(f) as z:
                 for info in z.infolist():
                     if info.filename in names:
+                        if info.file_size > max_bytes:
+                            yield info.filename, MemberTooLarge(info.file_size)
+                            continue
                         try:
-                            yield info.filename, z.read(info)
+                            with z.open(info) as fh:
+                                yield info.filename, _capped(fh, max_bytes)
                         except Exception as e:  # bad CRC, unsupported compression
                             if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
                                 raise
@@ -91,8 +97,30 @@ def iter_members(uri: str, names: set[str]) -> Iterator[tuple[str, bytes | Excep
         with tarfile.open(fileobj=f, mode=mode) as t:
             for m in t:
                 if m.isfile() and m.name in names:
+                    if m.size > max_bytes:
+                        yield m.name, MemberTooLarge(m.size)
+                        continue
                     fh = t.extractfile(m)
-                    yield m.name, fh.read() if fh else b""
+                    yield m.name, _capped(fh, max_bytes) if fh else b""
+
+
+class MemberTooLarge(ValueError):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _capped(fh, max_bytes: int) -> bytes | Exception:
+    data = fh.read(max_bytes + 1)
+    return MemberTooLarge(len(data)) if len(data) > max_bytes else data
+
+
+def _identity(uri: str) -> tuple[int, str]:
+    """Size and version of a listed file; an entry that cannot be stat'ed (a broken link) counts as
+    empty here and is quarantined when read."""
+    if file_kind(uri) != "file":
+        return 0, "not-regular"
+    return fsio.identity(uri)
 
 
 @register("text_files")
@@ -111,10 +139,12 @@ class TextFilesConnector(Connector):
         per = int(self.options.get("files_per_unit", 512))
         most = int(self.options.get("unit_bytes") or (self.manifest.resources.unit_bytes if self.manifest is not None else 256 << 20))
         units: list[WorkUnit] = []
+        seen: set[str] = set()
         for uri in self.source.uris:
-            files = fsio.expand(uri)
+            files = self.expand(uri)
             if not files:
                 raise FileNotFoundError(f"source {self.source.name!r}: no input matches {uri}")
+            files = [f for f in files if not (f in seen or seen.add(f))]
             plain = []
             for f in files:
                 if is_archive(f):
@@ -125,7 +155,7 @@ class TextFilesConnector(Connector):
                 elif self.matches(os.path.basename(f)):
                     plain.append(f)
             prefix = _fixed_prefix(uri)
-            ident = {g: fsio.identity(g) for g in plain}
+            ident = {g: _identity(g) for g in plain}
             for group in runs([(g, ident[g][0]) for g in plain], per, most):
                 version = hashlib.sha1("|".join(f"{ident[g][0]}:{ident[g][1]}" for g in group).encode()).hexdigest()[:16]
                 rel = tuple(g[len(prefix):] if g.startswith(prefix) else g for g in group)
@@ -137,7 +167,7 @@ class TextFilesConnector(Connector):
             wanted = set(unit.members)
             seen = set()
             try:
-                for name, data in iter_members(unit.path, wanted):
+                for name, data in iter_members(unit.path, wanted, self.max_doc_bytes()):
                     seen.add(name)
                     yield from self.records_for(name, data, f"{unit.path}::{name}")
             except Exception as e:
@@ -153,7 +183,15 @@ class TextFilesConnector(Connector):
             return
         for rel in unit.members:
             uri = unit.path + rel if not rel.startswith(("/", unit.path)) and "://" not in rel else rel
+            kind = file_kind(uri)
+            if kind != "file":  # a FIFO would block the reader forever: never opened
+                yield Drop(self.doc_id(rel), "quarantined", f"not a regular file ({kind})", uri)
+                continue
             try:
+                size = fsio.identity(uri)[0]
+                if size > self.max_doc_bytes():
+                    yield Drop(self.doc_id(rel), "quarantined", f"file too large ({size} bytes > max_doc_chars x 4)", uri)
+                    continue
                 data = fsio.read_bytes(uri)
             except Exception as e:
                 if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
@@ -167,8 +205,13 @@ class TextFilesConnector(Connector):
         files hold several documents (MedQuAD QA pairs, one JSON study) override this."""
         yield self._doc(name, data, location)
 
+    def max_doc_bytes(self) -> int:
+        return 4 * self.max_doc_chars()
+
     def _doc(self, name: str, data: bytes | Exception, location: str) -> Record:
         did = self.doc_id(name)
+        if isinstance(data, MemberTooLarge):
+            return Drop(did, "quarantined", f"archive member too large ({data.size} bytes > max_doc_chars x 4)", location)
         if isinstance(data, Exception):
             return Drop(did, "quarantined", safe_reason(data, "unreadable member"), location)
         if b"\x00" in data[:65536]:

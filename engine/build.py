@@ -1,7 +1,7 @@
-"""`python -m engine.build`: Build a corpus from a manifest (see :mod:`engine.run.build`)."""
+"""`python -m engine.build`: Build a corpus from a manifest (see :mod:`engine.run.build`, CLI in :mod:`engine.run.cli`)."""
 import sys
 
-from engine.run.build import main
+from engine.run.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""Shared fixtures: one embedded Ray for the session, manifest writers, a demo build."""
+"""Shared fixtures: manifest writers, the demo built once on the local executor, an embedded Ray for `ray` tests."""
 from __future__ import annotations
 
 import os
@@ -17,6 +17,7 @@ DEMO_TOKENIZER = ROOT / "demo" / "tokenizer.json"
 
 @pytest.fixture(scope="session")
 def ray_session():
+    """An embedded Ray for the tests marked ``ray`` (builds elsewhere run on the local executor)."""
     import ray
 
     if not ray.is_initialized():
@@ -32,7 +33,7 @@ def write_manifest(path: Path, sources: list[dict], **top) -> Path:
         "tokenizer": str(top.pop("tokenizer", DEMO_TOKENIZER)),
         "max_seq_len": top.pop("max_seq_len", 256),
         "deid": top.pop("deid", {"default": "skip"}),
-        "resources": top.pop("resources", {"batch_docs": 64, "dedup_partitions": 3, "pack_buffer": 64, "workers": 2, "cpus_per_worker": 0.5}),
+        "resources": top.pop("resources", {"batch_docs": 64, "dedup_partitions": 3, "pack_buffer": 64, "cpus_per_worker": 0.5}),
         "shards": top.pop("shards", {"target_tokens": 4096, "batch_rows": 8}),
         "sources": sources,
         **top,
@@ -49,18 +50,48 @@ def manifest_writer(tmp_path):
     return make
 
 
-@pytest.fixture(scope="session")
-def demo_build(tmp_path_factory, ray_session):
-    """The bundled demo manifest built once into a temp folder; returns the output path."""
-    from engine.run.build import Build, Progress
+def run_build(manifest, out, executor: str = "local", **kw) -> dict:
+    """Build ``manifest`` (path) into ``out``; ``kw``: workers, keep_staging, resume, force."""
     from engine.core.manifest import load_manifest
+    from engine.run.build import Build
+    from engine.run.console import ConsoleProgress
 
+    m, _ = load_manifest(manifest, output=str(out))
+    b = Build(m, str(out), progress=ConsoleProgress(False), executor=executor,
+              **{k: v for k, v in kw.items() if k in ("keep_staging", "workers")})
+    return b.run(resume=kw.get("resume", False), force=kw.get("force", False))
+
+
+def shard_bytes(out) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(Path(out, "shards").rglob("*.arrow"))}
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory):
+    """The bundled demo manifest built once (local executor, in-process) into a temp folder; returns the output path."""
     out = tmp_path_factory.mktemp("demo") / "out"
-    m, _ = load_manifest(ROOT / "manifests" / "demo.yaml", output=str(out))
-    Build(m, str(out), progress=Progress(False)).run()
+    run_build(ROOT / "manifests" / "demo.yaml", out)
     return out
+
+
+@pytest.fixture(scope="session")
+def near_build(tmp_path_factory) -> tuple[Path, Path]:
+    """The near-dedup corpus of test_near_build built once (local executor): (manifest, output folder)."""
+    from test_near_build import near_manifest
+
+    tmp = tmp_path_factory.mktemp("near")
+    man = near_manifest(tmp)
+    run_build(man, tmp / "out")
+    return man, tmp / "out"
 
 
 def copy_demo_data(dst: Path) -> Path:
     shutil.copytree(ROOT / "demo" / "data", dst)
     return dst
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start Ray belong to the slow tier: ``-m "not slow"`` never starts Ray."""
+    for item in items:
+        if item.get_closest_marker("ray") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

@@ -60,6 +60,7 @@ def test_tokenize_pack_bench(tmp_path):
     assert "T=1" in tokenize_pack.table(res)
 
 
+@pytest.mark.ray  # builds on Ray workers (what the bench measures)
 def test_end_to_end_bench(tmp_path):
     from bench import end_to_end
 
@@ -74,6 +75,7 @@ def test_end_to_end_bench(tmp_path):
     assert "docs/s" in end_to_end.table(res)
 
 
+@pytest.mark.ray  # builds on Ray workers (what the bench measures)
 def test_scaling_bench(tmp_path):
     from bench import scaling
 
@@ -84,6 +86,7 @@ def test_scaling_bench(tmp_path):
     assert "core-hours" in scaling.table(res)
 
 
+@pytest.mark.ray  # builds on Ray workers (what the bench measures)
 def test_memory_bench(tmp_path):
     pytest.importorskip("psutil")
     from bench import memory

@@ -1,4 +1,4 @@
-"""End to end on the bundled demo: ledger, audit, determinism, resume, CLIs."""
+"""End to end on the bundled demo (local executor, no Ray): ledger, audit, determinism, resume, CLIs."""
 import json
 import os
 import shutil
@@ -12,22 +12,18 @@ import pytest
 
 from engine.output import audit
 from engine.core import fsio
-from engine.run.build import Build, BuildError, Progress
+from engine.run.build import Build, BuildError
+from engine.run.console import ConsoleProgress
 from engine.core.manifest import load_manifest
 from engine.tokenizer import load_tokenizer
 
+from conftest import run_build, shard_bytes
+
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.ray
 
 
 def build(out, manifest=ROOT / "manifests" / "demo.yaml", **kw):
-    m, _ = load_manifest(manifest, output=str(out))
-    return Build(m, str(out), progress=Progress(False), **{k: v for k, v in kw.items() if k in ("keep_staging", "workers")}).run(
-        resume=kw.get("resume", False), force=kw.get("force", False))
-
-
-def shard_bytes(out):
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(Path(out, "shards").rglob("*.arrow"))}
+    return run_build(manifest, out, **kw)
 
 
 def test_demo_ledger_and_audit(demo_build):
@@ -53,7 +49,7 @@ def test_demo_ledger_and_audit(demo_build):
 def test_cross_source_exact_duplicate(demo_build):
     """case_999.txt repeats a PubMed abstract: one copy is kept (priority tie -> smaller doc id)."""
     q = fsio.listdir(str(demo_build / "quarantine" / "pubmed"))
-    from engine.dedup.exact import read_parquet
+    from engine.core.fsio import read_parquet
     import pyarrow as pa
 
     t = pa.concat_tables([read_parquet(u) for u in q]).to_pylist()
@@ -101,7 +97,7 @@ def test_every_token_of_every_document_once(demo_build):
     assert n == doc["sources"]["pubmed"]["written"]
 
 
-def test_long_documents_split_into_windows(tmp_path, ray_session, manifest_writer):
+def test_long_documents_split_into_windows(tmp_path, manifest_writer):
     data = tmp_path / "long.jsonl"
     words = " ".join(f"token{i % 50}" for i in range(3000))
     data.write_text(json.dumps({"id": "long", "text": words}) + "\n" + json.dumps({"id": "short", "text": "a short note"}) + "\n")
@@ -112,9 +108,11 @@ def test_long_documents_split_into_windows(tmp_path, ray_session, manifest_write
     assert audit.audit(str(tmp_path / "out"))["ok"]
 
 
-def test_byte_identical_rebuild(tmp_path, demo_build):
+@pytest.mark.slow
+def test_byte_identical_rebuild_on_a_process_pool(tmp_path, demo_build):
+    """Two worker processes give the same shards and ledger as the in-process worker."""
     out = tmp_path / "again"
-    build(out, workers=1)
+    build(out, workers=2)
     assert shard_bytes(out) == shard_bytes(demo_build)
     a = json.loads((out / "build.json").read_text())
     b = json.loads((demo_build / "build.json").read_text())
@@ -153,7 +151,7 @@ def test_resume_after_crash_mid_pack(tmp_path, demo_build, monkeypatch):
     """The driver dies after the first committed pack group; --resume finishes byte-identically."""
     out = tmp_path / "crash"
     m, _ = load_manifest(ROOT / "manifests" / "demo.yaml", output=str(out))
-    b = Build(m, str(out), progress=Progress(False))
+    b = Build(m, str(out), progress=ConsoleProgress(False), executor="local")
     import engine.run.build as eb
 
     real = eb.fsio.write_json_atomic
@@ -195,7 +193,7 @@ def test_output_not_empty_and_force(tmp_path, demo_build):
 
 
 def run_cli(*args, **kw):
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, **kw)
 
 
@@ -219,11 +217,18 @@ def test_cli_check_and_bad_manifest(tmp_path):
     assert r.returncode == 2 and "source 'a': no input matches" in r.stderr
 
 
-def test_cli_build_inspect_audit(tmp_path):
+def test_cli_build_inspect_audit_without_ray(tmp_path, demo_build):
+    """`--executor local` with `import ray` made impossible: builds, audits, same shards as the fixture's build."""
+    blocker = tmp_path / "noray" / "ray"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('ray must not be imported by a local build')\n")
     out = tmp_path / "cli"
-    r = run_cli("engine.build", "--manifest", "demo", "--output", str(out))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONPATH": f"{blocker.parent}{os.pathsep}{ROOT}"}
+    r = subprocess.run([sys.executable, "-m", "engine.build", "--manifest", "demo", "--output", str(out), "--executor", "local"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "read 3/3 units" in r.stderr and "packing efficiency" in r.stderr
+    assert "read 3/3 units" in r.stderr and "packing efficiency" in r.stderr and "executor local, in-process" in r.stderr
+    assert shard_bytes(out) == shard_bytes(demo_build)
     r = run_cli("engine.audit", str(out), "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["ok"]
     r = run_cli("engine.inspect", str(out), "--decode", "--limit", "2", "--source", "pubmed")
@@ -249,6 +254,7 @@ def _planted_phi() -> list[str]:
     return sorted(set(vals))
 
 
+@pytest.mark.slow
 def test_redact_policy_leaves_no_planted_phi_in_shards_or_logs(tmp_path):
     """mimic_notes with deid: redact through the CLI: shards, ledger and logs hold none of the planted values."""
     import yaml

@@ -1,6 +1,7 @@
 import pyarrow as pa
 import polars as pl
 
+from engine.core import fsio
 from engine.dedup import exact as dedup_exact
 from engine.core.records import DOC_SCHEMA, Tombstone
 
@@ -18,12 +19,12 @@ def test_exact_dedup_keeps_higher_priority_then_smaller_id(tmp_path):
     uris = []
     for name, t in (("u1", k1), ("u2", k2)):
         uris.append(str(tmp_path / f"{name}.parquet"))
-        dedup_exact.write_parquet(uris[-1], t)
+        fsio.write_parquet(uris[-1], t)
     drops = []
     for p in range(P):
         out = str(tmp_path / f"exact-{p}.parquet")
         dedup_exact.reduce_exact(p, uris, [], out)
-        drops.append(dedup_exact.read_parquet(out))
+        drops.append(fsio.read_parquet(out))
     d = pl.from_arrow(pa.concat_tables(drops)).sort("doc_id")
     assert d["doc_id"].to_list() == ["a:1", "a:3"]
     assert set(d["dup_of"].to_list()) == {"b:1"} and set(d["bucket"].to_list()) == {"exact_dup"}
@@ -34,14 +35,14 @@ def test_supersede_latest_version_wins_and_tombstones(tmp_path):
     base = docs([("pm:1.1", "v1 of one", "pm:1", 10), ("pm:2.1", "two", "pm:2", 10), ("pm:3.1", "three", "pm:3", 10)])
     upd = docs([("pm:1.2", "v2 of one", "pm:1", 21), ("pm:3.2", "three", "pm:3", 22)])
     uris = [str(tmp_path / "b.parquet"), str(tmp_path / "u.parquet")]
-    dedup_exact.write_parquet(uris[0], dedup_exact.keys_table(base, "pm", 0, "ub", P))
-    dedup_exact.write_parquet(uris[1], dedup_exact.keys_table(upd, "pm", 0, "uu", P, [Tombstone("pm:2", 20, "DeleteCitation")]))
+    fsio.write_parquet(uris[0], dedup_exact.keys_table(base, "pm", 0, "ub", P))
+    fsio.write_parquet(uris[1], dedup_exact.keys_table(upd, "pm", 0, "uu", P, [Tombstone("pm:2", 20, "DeleteCitation")]))
     sup = []
     for p in range(P):
         out = str(tmp_path / f"sup-{p}.parquet")
         dedup_exact.reduce_supersede(p, uris, out, P)
         sup.append(out)
-    s = pl.from_arrow(pa.concat_tables([dedup_exact.read_parquet(u) for u in sup])).sort("doc_id")
+    s = pl.from_arrow(pa.concat_tables([fsio.read_parquet(u) for u in sup])).sort("doc_id")
     assert s["doc_id"].to_list() == ["pm:1.1", "pm:2.1", "pm:3.1"]
     assert s.filter(pl.col("doc_id") == "pm:2.1")["reason"][0] == "deleted upstream: DeleteCitation"
     assert s.filter(pl.col("doc_id") == "pm:1.1")["dup_of"][0] == "pm:1.2"
@@ -50,5 +51,5 @@ def test_supersede_latest_version_wins_and_tombstones(tmp_path):
     for p in range(P):
         out = str(tmp_path / f"ex-{p}.parquet")
         dedup_exact.reduce_exact(p, uris, sup, out)
-        ex.append(dedup_exact.read_parquet(out))
+        ex.append(fsio.read_parquet(out))
     assert pa.concat_tables(ex).num_rows == 0

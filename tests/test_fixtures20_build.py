@@ -1,21 +1,19 @@
-"""A build over all 20 fixture sources (manifests/fixtures20.yaml): de-id, exact + near dedup on, audit OK."""
+"""A build over all 20 fixture sources (manifests/fixtures20.yaml), local executor: de-id, exact + near dedup on, audit OK."""
 import json
 from pathlib import Path
 
 import pytest
 
+from conftest import run_build
 from engine.output import audit
-from engine.run.build import Build, Progress
-from engine.core.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.slow, pytest.mark.ray]
+pytestmark = pytest.mark.slow
 
 
-def test_fixtures20_build_end_to_end(tmp_path, ray_session):
+def test_fixtures20_build_end_to_end(tmp_path):
     out = tmp_path / "f20"
-    m, _ = load_manifest(ROOT / "manifests" / "fixtures20.yaml", output=str(out))
-    doc = Build(m, str(out), progress=Progress(False)).run()
+    doc = run_build(ROOT / "manifests" / "fixtures20.yaml", out)
     assert doc["complete"] and len(doc["sources"]) == 20
     for name, s in doc["sources"].items():
         assert s["read"] > 0, name

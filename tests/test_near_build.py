@@ -1,21 +1,14 @@
-"""Near dedup inside a real build (engine.run.build): ledger near_dup per source, keeper by priority, audit.
-
-Skipped where the build driver is not present (the near-dedup branch alone)."""
+"""Near dedup inside a real build (local executor): ledger near_dup per source, keeper by priority, audit."""
 from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
-import pyarrow as pa
-import pytest
-
-build_mod = pytest.importorskip("engine.run.build")
-
-from engine.output import audit
+from conftest import write_manifest
 from engine.core import fsio
-from engine.core.manifest import load_manifest  # noqa: E402
-
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+from engine.core.fsio import read_parquet
+from engine.output import audit
 
 WORDS = [f"{a}{b}" for a in ("pa", "ti", "car", "dio", "neu", "ro", "hem", "lo", "ab", "do")
          for b in ("ic", "al", "ous", "ia", "oma", "itis", "osis", "ine", "ate", "ol")]
@@ -25,7 +18,8 @@ def _note(rng, n=120):
     return " ".join(rng.choice(WORDS) for _ in range(n)) + "."
 
 
-def test_build_with_near_dedup(tmp_path, manifest_writer, ray_session):
+def near_manifest(tmp_path: Path) -> Path:
+    """Two sources with planted near duplicates: 5 within ``notes``, 6 ``copies`` of ``notes`` documents."""
     rng = random.Random(1)
     notes = [_note(rng) for _ in range(30)]
     a = [{"id": f"n{i}", "text": f"Date: 2150-01-0{i % 9 + 1}. " + t} for i, t in enumerate(notes)]
@@ -35,14 +29,16 @@ def test_build_with_near_dedup(tmp_path, manifest_writer, ray_session):
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in a))
     (tmp_path / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in b))
     opts = {"text_field": "text", "id_field": "id"}
-    mpath = manifest_writer(
+    return write_manifest(
+        tmp_path / "near.yaml",
         [{"name": "notes", "connector": "jsonl", "uri": str(tmp_path / "a.jsonl"), "priority": 5, "options": opts},
          {"name": "copies", "connector": "jsonl", "uri": str(tmp_path / "b.jsonl"), "priority": 1, "options": opts}],
         dedup={"exact": True, "near": {"threshold": 0.8}},
     )
-    out = tmp_path / "out"
-    m, _ = load_manifest(mpath, output=str(out))
-    build_mod.Build(m, str(out), progress=build_mod.Progress(False)).run()
+
+
+def test_build_with_near_dedup(near_build):
+    out = near_build[1]
     doc = json.loads((out / "build.json").read_text())
     s = doc["sources"]
     assert s["notes"]["near_dup"] == 5 and s["copies"]["near_dup"] == 6, s
@@ -50,8 +46,6 @@ def test_build_with_near_dedup(tmp_path, manifest_writer, ray_session):
         assert c["read"] == sum(c[k] for k in ("written", "exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined"))
     res = audit.audit(str(out))
     assert res["ok"], res["errors"]
-    from engine.dedup.exact import read_parquet
-
     rows = []
     for src in ("notes", "copies"):
         for u in fsio.listdir(str(out / "quarantine" / src)):

@@ -9,7 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from engine.core.manifest import DedupConfig, Manifest, NearDedupConfig, ResourceConfig, SourceConfig
-from engine.dedup.near import NearDedupMapper, run_near_dedup
+from engine.core.executor import no_worker_state
+from engine.dedup.near import run_near_dedup
+from engine.dedup.near_map import NearDedupMapper
+from engine.run.local import LocalExecutor
 from engine.core.records import DOC_SCHEMA, DROP_SCHEMA
 from engine.stages.base import SourceContext
 from kernels.minhash import exact_jaccard
@@ -56,18 +59,6 @@ def planted(seed: int = 7, n_base: int = 40):
     return docs, dup_pairs, far_pairs
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    import os
-
-    import ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    yield ray
-
-
 def make_manifest(sources: list[dict], **near) -> Manifest:
     return Manifest(
         name="t", output="/tmp/unused", tokenizer="unused",
@@ -99,10 +90,17 @@ def stage(m: Manifest, tmp_path, corpus: dict[str, list[tuple[str, str]]], units
     return units
 
 
-def run(m, tmp_path, corpus, exact_drops=(), workers=1, name="near"):
+def run(m, tmp_path, corpus, exact_drops=(), workers=1, name="near", executor=None):
+    """Map ``corpus`` like the build does, then the global near-dedup steps on ``executor``
+    (default: the local executor with ``workers`` processes; 1 = in-process)."""
     units = stage(m, tmp_path, corpus)
     prefix = str(tmp_path / "drops" / name)
-    stats = run_near_dedup(m, units, list(exact_drops), prefix, workers)
+    ex = executor or LocalExecutor(no_worker_state, workers)
+    try:
+        stats = run_near_dedup(m, units, list(exact_drops), prefix, ex)
+    finally:
+        if executor is None:
+            ex.close()
     tables = [pq.read_table(f) for f in stats["files"]]
     for t in tables:
         assert t.schema.equals(DROP_SCHEMA, check_metadata=False)
@@ -128,7 +126,7 @@ def test_planted_found_above_and_kept_below(tmp_path):
     d = next(iter(dropped.values()))
     assert d["bucket"] == "near_dup" and d["stage"] == "near_dedup" and d["reason"].startswith("near-duplicate (est. Jaccard 0.")
     assert d["text"] is None and d["location"] is None and d["unit_id"].startswith("s1-u")
-    assert stats["clusters"] == len(dup_pairs) and stats["candidates_pairs"] >= len(dup_pairs)
+    assert stats["clusters"] == len(dup_pairs) and stats["candidate_pairs"] >= len(dup_pairs)
 
 
 def test_zero_duplicates_drop_nothing(tmp_path):
@@ -194,32 +192,32 @@ def test_chain_clusters_one_keeper_and_verify_off(tmp_path):
         assert len(drops) >= 3 and stats["clusters"] == 1
 
 
-@pytest.mark.ray
-def test_deterministic_across_runs_and_workers(tmp_path, ray_session, monkeypatch):
-    from engine.dedup import near as nd
-
+def determinism_corpus():
     docs, _, _ = planted(seed=21, n_base=60)
     other = [(f"o{i:03d}", t if i % 3 else t + " Addendum.") for i, (_, t) in enumerate(docs[::2])]
     m = make_manifest([{"name": "s1", "priority": 2}, {"name": "s2", "priority": 2}])
-    corpus = {"s1": docs, "s2": other}
+    return m, {"s1": docs, "s2": other}
+
+
+def drop_key(rows):
+    return sorted((d["source"], d["doc_id"], d["dup_of"], d["reason"]) for d in rows)
+
+
+@pytest.mark.slow
+def test_deterministic_across_runs_and_workers(tmp_path):
+    """In-process twice and on a 2-process pool: the same drops, the same stats."""
+    m, corpus = determinism_corpus()
+    r0, s0 = run(m, tmp_path / "a", corpus, workers=1)
     r1, s1 = run(m, tmp_path / "b", corpus, workers=1)
     r2, s2 = run(m, tmp_path / "c", corpus, workers=2)
-    init = nd._Runner.__init__
-
-    def in_process(self, workers):
-        init(self, workers)
-        self.ray = None
-
-    monkeypatch.setattr(nd._Runner, "__init__", in_process)
-    r0, s0 = run(m, tmp_path / "a", corpus, workers=1)
-    key = lambda rows: sorted((d["source"], d["doc_id"], d["dup_of"], d["reason"]) for d in rows)
-    assert key(r0) == key(r1) == key(r2) and len(r1) > 20
+    assert drop_key(r0) == drop_key(r1) == drop_key(r2) and len(r1) > 20
     assert s0["dropped"] == s1["dropped"] == s2["dropped"] and s1["clusters"] == s2["clusters"]
 
 
 def test_connected_components_match_union_find(tmp_path):
     """The distributed large-star / small-star rounds give the components of a reference union-find."""
-    from engine.dedup import near as nd
+    from engine.dedup.components import connected_components, load_directed, write_directed
+    from engine.dedup.shuffle import files_of
 
     rng = np.random.default_rng(0)
     n = 400
@@ -230,14 +228,12 @@ def test_connected_components_match_union_find(tmp_path):
     work = str(tmp_path / "w")
     Pc = 3
     edges = pa.table({"a": np.minimum(a, b), "b": np.maximum(a, b), "j": np.ones(len(a))})
-    files = nd._files_of([{"written": nd._write_directed(edges, work, "cc0", 0, Pc)}], work, "cc0")
-    runner = nd._Runner(1)
-    runner.ray = None  # in-process
+    files = files_of([{"written": write_directed(edges, work, "cc0", 0, Pc)}], work, "cc0")
     groups = np.zeros(4, np.int64)
-    out, _, rounds = nd._connected_components(runner, work, files, Pc, groups, 1)
+    out, _, rounds = connected_components(LocalExecutor(no_worker_state), work, files, Pc, groups, 1)
     got = {}
     for q in range(Pc):
-        src, dst, _ = nd._load_directed(out.get(q, []))
+        src, dst, _ = load_directed(out.get(q, []))
         for s_, d_ in zip(src.tolist(), dst.tolist()):
             if d_ < s_:
                 got[s_] = d_

@@ -1,5 +1,4 @@
 import pyarrow as pa
-import yaml
 
 from connectors.base import PLACEHOLDER_MIMIC_III
 from engine.core.manifest import Manifest

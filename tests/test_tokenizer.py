@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+import pyarrow as pa
+
 from engine.tokenizer import load_tokenizer, train_bpe
+from engine.tokenizer.load import TokenizerError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +55,33 @@ def test_unreachable_hub_name_is_a_clear_error(tmp_path):
 
 
 def test_missing_tokenizer_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="tokenizer file"):
+    with pytest.raises(TokenizerError, match="tokenizer file"):
         load_tokenizer(str(tmp_path / "nope.json"))
+
+
+def test_unusable_tokenizers_are_tokenizer_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": "1.0", "model": ')
+    with pytest.raises(TokenizerError, match="not a readable tokenizer.json"):
+        load_tokenizer(str(bad))
+    with pytest.raises(TokenizerError, match="neither a tokenizer.json"):
+        load_tokenizer("a_bare_folder_name_that_does_not_exist")
+
+
+def test_sparse_ids_set_the_largest_id(tmp_path):
+    """A small vocabulary whose ids are not dense: the shard id width follows the largest id."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "a": 3, "b": 65543}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    path = tmp_path / "sparse.json"
+    tok.save(str(path))
+    t = load_tokenizer(str(path))
+    assert t.vocab_size < 10 and t.max_id == 65543
+    from engine.output.shards import token_type
+
+    assert token_type(t.max_id) == pa.uint32() and token_type(65535) == pa.uint16()
 
 
 def test_train_cli(tmp_path):

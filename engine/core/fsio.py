@@ -2,123 +2,47 @@
 
 Storage operations are retried when they fail with a *transient* error (connection refused or
 reset, timeouts, HTTP 5xx / throttling from an object store) with exponential backoff and
-jitter, then fail with :class:`StorageError`, whose message names the operation and the URI
-(never credentials).  Settings (environment, read at each call, so Ray workers see the
-driver's values when they share its environment or the job's ``env_vars``):
-
-* ``ENGINE_IO_RETRIES``      attempts per operation (default 8; 1 = no retry)
-* ``ENGINE_IO_BACKOFF``      first wait in seconds (default 0.5), doubled per attempt
-* ``ENGINE_IO_BACKOFF_MAX``  longest single wait (default 30)
-
-With the defaults an operation keeps trying for about a minute (plus the client's own retries,
-e.g. botocore's ``AWS_MAX_ATTEMPTS``).  ``ENGINE_IO_DELAY`` (seconds, tests only) slows every
-write down, to give fault-injection tests a window.
+jitter (:mod:`engine.core.retry`, ``ENGINE_IO_RETRIES`` / ``ENGINE_IO_BACKOFF`` /
+``ENGINE_IO_BACKOFF_MAX``), then fail with :class:`StorageError`, whose message names the
+operation and the URI (never credentials).  ``ENGINE_IO_DELAY`` (seconds, tests only) slows
+every write down, to give fault-injection tests a window.  Parquet files (staging, drop tables,
+shuffles) are read and written with the helpers at the end.
 """
 from __future__ import annotations
 
-import contextlib
-import errno
 import io
 import json
-import logging
 import os
-import random
 import tempfile
 import time
 import uuid
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any
 
 import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
+from fsspec.utils import get_protocol
 
-log = logging.getLogger("engine.core.fsio")
-T = TypeVar("T")
-
-
-class StorageError(OSError):
-    """A storage operation still failed after every retry (the store is down or unreachable)."""
+# the retry policy is part of this module's API (fsio.StorageError, fsio.is_transient, ...)
+from engine.core.retry import StorageError, is_transient, retry_settings, retrying  # noqa: F401
 
 
-_PERMANENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
-_TRANSIENT_NAMES = {
-    "EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
-    "ProxyConnectionError", "ClientConnectorError", "ServerDisconnectedError", "ClientOSError",
-    "ClientPayloadError", "ServerTimeoutError", "FSTimeoutError", "IncompleteRead", "ResponseStreamingError",
-    "HTTPClientError", "RemoteDisconnected", "ServiceUnavailable", "TooManyRequests", "DeadlineExceeded",
-    "InternalServerError", "RetryError",
-}
-_TRANSIENT_CODES = {"500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "Throttling",
-                    "ThrottlingException", "RequestTimeout", "RequestTimeoutException"}
-_TRANSIENT_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EPIPE,
-                     errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EAGAIN}
+def is_local(fs_or_uri) -> bool:
+    """Whether a filesystem, or the store a URI or path names, is this machine's disk (no filesystem is created)."""
+    proto = get_protocol(fs_or_uri) if isinstance(fs_or_uri, str) else protocol_of(fs_or_uri)
+    return proto in ("file", "local")
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether an error is worth retrying: the store did not answer, not "no such file" or "forbidden"."""
-    seen = 0
-    e: BaseException | None = exc
-    while e is not None and seen < 8:
-        seen += 1
-        if isinstance(e, StorageError):
-            return True
-        if isinstance(e, _PERMANENT):
-            return False
-        if isinstance(e, (ConnectionError, TimeoutError)):
-            return True
-        if any(c.__name__ in _TRANSIENT_NAMES for c in type(e).__mro__):
-            return True
-        if isinstance(e, OSError) and e.errno in _TRANSIENT_ERRNOS:
-            return True
-        resp = getattr(e, "response", None)
-        if isinstance(resp, dict):
-            err = resp.get("Error") or {}
-            meta = resp.get("ResponseMetadata") or {}
-            if str(err.get("Code")) in _TRANSIENT_CODES or int(meta.get("HTTPStatusCode") or 0) >= 500:
-                return True
-        nxt = e.__cause__ or e.__context__ or getattr(e, "cause", None)  # Ray's RayTaskError keeps .cause
-        e = nxt if isinstance(nxt, BaseException) else None
-    return False
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-def retry_settings() -> tuple[int, float, float]:
-    return (max(1, int(_env_float("ENGINE_IO_RETRIES", 8))), _env_float("ENGINE_IO_BACKOFF", 0.5),
-            _env_float("ENGINE_IO_BACKOFF_MAX", 30.0))
-
-
-def retrying(op: Callable[[int], T], what: str) -> T:
-    """Run ``op(attempt)``; on a transient error wait (exponential backoff, jitter) and try again."""
-    attempts, first, most = retry_settings()
-    for attempt in range(attempts):
-        try:
-            return op(attempt)
-        except Exception as e:
-            if not is_transient(e):
-                raise
-            if attempt + 1 >= attempts:
-                raise StorageError(
-                    f"storage unavailable: {what} failed {attempts} times ({type(e).__name__}); "
-                    f"giving up (ENGINE_IO_RETRIES / ENGINE_IO_BACKOFF set the patience)"
-                ) from e
-            wait = min(most, first * 2 ** attempt) * random.uniform(0.75, 1.25)
-            log.warning("%s: %s, retry %d/%d in %.1fs", what, type(e).__name__, attempt + 1, attempts - 1, wait)
-            time.sleep(wait)
-    raise AssertionError("unreachable")
-
-
-def _is_local(fs) -> bool:
-    return protocol_of(fs) in ("file", "local")
+def _needs_dirs(fs) -> bool:
+    """Stores with real folders, which must exist before a file is written into them."""
+    return protocol_of(fs) in ("file", "local", "memory")
 
 
 def _fresh(fs, path: str) -> None:
     """Forget cached listings of ``path`` (other processes write to the same store)."""
-    if not _is_local(fs):
+    if not is_local(fs):
         try:
             fs.invalidate_cache(path)
         except Exception:
@@ -149,8 +73,7 @@ def protocol_of(fs) -> str:
 
 
 def full_uri(fs, path: str) -> str:
-    proto = protocol_of(fs)
-    if proto in ("file", "local"):
+    if is_local(fs):
         return path
     return fs.unstrip_protocol(path)
 
@@ -200,7 +123,7 @@ def exists(uri: str) -> bool:
 
 def makedirs(uri: str) -> None:
     fs, path = fs_and_path(uri)
-    if protocol_of(fs) in ("file", "local", "memory"):
+    if _needs_dirs(fs):
         retrying(lambda _: fs.makedirs(path, exist_ok=True), f"mkdir {uri}")
 
 
@@ -214,7 +137,7 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
     _test_delay()
 
     def op(_):
-        if protocol_of(fs) in ("file", "local"):
+        if is_local(fs):
             os.makedirs(parent or ".", exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             try:
@@ -239,7 +162,7 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     fs, path = fs_and_path(uri)
 
     def op(_):
-        if _is_local(fs):
+        if is_local(fs):
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             with open(tmp, "wb") as f:  # complete first, then linked in: no reader ever sees half of it
@@ -277,7 +200,7 @@ class AtomicWriter:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.fs, self.path = fs_and_path(uri)
-        if _is_local(self.fs):
+        if is_local(self.fs):
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             self.tmp = f"{self.path}.tmp-{uuid.uuid4().hex[:8]}"
         else:
@@ -290,7 +213,7 @@ class AtomicWriter:
             self.file.close()
         _test_delay()
         try:
-            if _is_local(self.fs):
+            if is_local(self.fs):
                 os.replace(self.tmp, self.path)
             else:
                 retrying(lambda _: self.fs.put_file(self.tmp, self.path), f"upload {self.uri}")
@@ -318,6 +241,22 @@ def read_bytes(uri: str) -> bytes:
     return retrying(lambda _: fs.cat_file(path), f"read {uri}")
 
 
+def sha256(uri: str, chunk: int = 8 << 20) -> str:
+    """Hex sha256 of a file's bytes, streamed."""
+    import hashlib
+
+    fs, path = fs_and_path(uri)
+
+    def op(_):
+        h = hashlib.sha256()
+        with fs.open(path, "rb") as f:
+            while b := f.read(chunk):
+                h.update(b)
+        return h.hexdigest()
+
+    return retrying(op, f"read {uri}")
+
+
 def move(src: str, dst: str) -> None:
     """Rename (atomic on local disks; copy + delete on object stores)."""
     fs, sp = fs_and_path(src)
@@ -327,7 +266,7 @@ def move(src: str, dst: str) -> None:
     def op(attempt):
         if attempt and not fs.exists(sp) and fs.exists(dp):
             return  # an earlier attempt got through, only its answer was lost
-        if protocol_of(fs) in ("file", "local"):
+        if is_local(fs):
             os.makedirs(os.path.dirname(dp) or ".", exist_ok=True)
             os.replace(sp, dp)
         else:
@@ -362,17 +301,88 @@ def listdir(uri: str) -> list[str]:
     return sorted(full_uri(fs, p) for p in retrying(op, f"list {uri}"))
 
 
-def iter_lines(f: io.BufferedIOBase, chunk: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
-    """``(byte offset, line)`` pairs of a binary stream, without loading it whole."""
-    offset = 0
-    for line in f:
-        yield offset, line
-        offset += len(line)
-
-
 def relpath(base: str, uri: str) -> str:
     """``uri`` relative to the folder ``base`` (both URIs of the same store)."""
     _, b = fs_and_path(base)
     _, p = fs_and_path(uri)
     b = b.rstrip("/") + "/"
     return p[len(b):] if p.startswith(b) else p
+
+
+# -- parquet ------------------------------------------------------------------------------------
+# A parquet reference is a URI, or ``(URI, row group)`` for one row group of a shuffle file.
+
+
+def write_parquet(uri: str, table: pa.Table, atomic: bool = True, row_group_size: int | None = 1 << 16) -> None:
+    """A zstd parquet file.  ``atomic``: readers see all of it or nothing (staging files, drop tables).
+    Scratch files of a shuffle (``atomic=False``) are written directly: a failed run starts its
+    shuffle again from an empty folder."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size)
+    if atomic:
+        write_bytes_atomic(uri, buf.getvalue())
+        return
+    _write_direct(uri, buf.getvalue())
+
+
+def _write_direct(uri: str, data: bytes) -> None:
+    fs, path = fs_and_path(uri)
+
+    def op(_):
+        if _needs_dirs(fs) and "/" in path:
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with fs.open(path, "wb") as f:
+            f.write(data)
+
+    retrying(op, f"write {uri}")
+
+
+def read_parquet(ref, filters=None, columns=None) -> pa.Table:
+    """A parquet file (URI), or one row group of it (``(URI, row group)``)."""
+    if isinstance(ref, (tuple, list)):
+        uri, rg = ref
+        fs, path = fs_and_path(uri)
+
+        def one_group(_):
+            with fs.open(path, "rb") as f:
+                return pq.ParquetFile(f).read_row_group(int(rg), columns=columns)
+
+        return retrying(one_group, f"read {uri}")
+    fs, path = fs_and_path(ref)
+
+    def whole(_):
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f, filters=filters, columns=columns)
+
+    return retrying(whole, f"read {ref}")
+
+
+def parquet_rows(uri: str) -> int:
+    fs, path = fs_and_path(uri)
+
+    def op(_):
+        with fs.open(path, "rb") as f:
+            return pq.ParquetFile(f).metadata.num_rows
+
+    return retrying(op, f"read {uri}")
+
+
+def write_partitioned(uri: str, table: pa.Table, part: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """The write side of a shuffle: ``table``'s rows into ONE parquet file, one row group per
+    destination partition ``part[i]`` in ``[0, n)`` (one file per writer, not writers x partitions).
+    Returns ``[(partition, row group)]`` for the partitions that got rows."""
+    written: list[tuple[int, int]] = []
+    if table.num_rows == 0:
+        return written
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    t = table.take(pa.array(order))
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, t.schema, compression="zstd") as w:
+        for p in range(n):
+            lo, hi = int(bounds[p]), int(bounds[p + 1])
+            if hi > lo:
+                w.write_table(t.slice(lo, hi - lo), row_group_size=hi - lo)
+                written.append((p, len(written)))
+    _write_direct(uri, buf.getvalue())
+    return written

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.core import fsio
+
 DeidPolicy = Literal["verify", "redact", "skip"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -97,10 +99,12 @@ class ShardConfig(_Model):
 
 
 class ResourceConfig(_Model):
+    #: where the work runs: local (this machine, no Ray), ray, or auto (Ray when RAY_ADDRESS is set or the input is large)
+    executor: Literal["auto", "local", "ray"] = "auto"
     #: worker actors (None = the cluster's CPU count)
     workers: int | None = Field(None, ge=1)
-    #: CPUs each worker actor reserves (fractional keeps small machines from deadlocking)
-    cpus_per_worker: float = Field(1.0, gt=0.0)
+    #: CPUs each worker reserves (default: the largest need of the stages; fractional keeps small machines from deadlocking)
+    cpus_per_worker: float | None = Field(None, gt=0.0)
     #: documents per batch through the stages
     batch_docs: int = Field(512, ge=1)
     #: hash partitions of the global dedup shuffle (memory per reducer ~ corpus hashes / partitions)
@@ -151,6 +155,8 @@ class Manifest(_Model):
     filters: FilterConfig = Field(default_factory=FilterConfig)
     shards: ShardConfig = Field(default_factory=ShardConfig)
     resources: ResourceConfig = Field(default_factory=ResourceConfig)
+    #: per-document stages in order (names from engine.stages.registry; default normalize, deid, filters)
+    stages: list[str] | None = None
     sources: list[SourceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -175,6 +181,8 @@ class Manifest(_Model):
         """Hash of everything that changes the shards (not the output location or resources)."""
         d = self.model_dump(mode="json")
         d.pop("output", None)
+        if d.get("stages") is None:  # the default stage list: same fingerprint as a manifest without the key
+            d.pop("stages", None)
         res = d.pop("resources", {})
         # these resources change what lands where; workers/cpus do not
         d["_layout"] = {k: res[k] for k in ("pack_group_bytes", "pack_buffer", "unit_bytes", "batch_docs", "dedup_partitions")}
@@ -207,13 +215,9 @@ def _expand(value: str, where: str) -> str:
     return _VAR.sub(sub, value)
 
 
-def _is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
-
-
 def _resolve(value: str, base: Path, where: str) -> str:
     v = _expand(value, where)
-    if _is_remote(v) or os.path.isabs(v):
+    if not fsio.is_local(v) or os.path.isabs(v):
         return v
     return str((base / v).resolve()) if not v.startswith("~") else os.path.expanduser(v)
 

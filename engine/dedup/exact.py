@@ -20,12 +20,9 @@ Both write :data:`engine.core.records.DROP_SCHEMA` parquet files that the pack p
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 import xxhash
 
 from engine.core import fsio
@@ -93,20 +90,8 @@ def keys_table(
     return out.sort_by([("hpart", "ascending")])
 
 
-def write_parquet(uri: str, table: pa.Table) -> None:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=1 << 16)
-    fsio.write_bytes_atomic(uri, buf.getvalue())
-
-
-def read_parquet(uri: str, filters=None, columns=None) -> pa.Table:
-    fs, path = fsio.fs_and_path(uri)
-    with fs.open(path, "rb") as f:
-        return pq.read_table(f, filters=filters, columns=columns)
-
-
 def _read_many(uris: list[str], filters, schema: pa.Schema) -> pl.DataFrame:
-    tables = [read_parquet(u, filters=filters) for u in uris]
+    tables = [fsio.read_parquet(u, filters=filters) for u in uris]
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return pl.from_arrow(schema.empty_table())
@@ -152,7 +137,7 @@ def reduce_supersede(part: int, key_uris: list[str], out_uri: str, parts: int) -
     ).sort(["hpart", "doc_id"])
     t = _drops_frame(drops)
     t = t.append_column("hpart", drops["hpart"].to_arrow().cast(pa.uint32()))
-    write_parquet(out_uri, t)
+    fsio.write_parquet(out_uri, t)
     return {"deleted": deleted.height, "superseded": superseded.height}
 
 
@@ -160,7 +145,7 @@ def reduce_exact(part: int, key_uris: list[str], supersede_uris: list[str], out_
     """One keeper per text hash in partition ``part``; writes ``exact_dup`` drops to ``out_uri``."""
     df = _read_many(key_uris, [("hpart", "=", part), ("tomb", "=", False)], KEYS_SCHEMA)
     if supersede_uris:
-        gone = [read_parquet(u, filters=[("hpart", "=", part)], columns=["doc_id"]) for u in supersede_uris]
+        gone = [fsio.read_parquet(u, filters=[("hpart", "=", part)], columns=["doc_id"]) for u in supersede_uris]
         gone_ids = pl.from_arrow(pa.concat_tables(gone)) if gone else None
         if gone_ids is not None and gone_ids.height:
             df = df.join(gone_ids, on="doc_id", how="anti")
@@ -172,5 +157,5 @@ def reduce_exact(part: int, key_uris: list[str], supersede_uris: list[str], out_
         pl.lit("exact duplicate of the normalized text").alias("reason"),
         pl.col("keeper").alias("dup_of"),
     ).sort("doc_id")
-    write_parquet(out_uri, _drops_frame(dups))
+    fsio.write_parquet(out_uri, _drops_frame(dups))
     return {"docs": df.height, "dropped": dups.height}

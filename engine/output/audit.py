@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from engine.core import fsio
 from engine.output import ledger
 from engine.output.idset import IdTally, parts_for
-from engine.dedup.exact import read_parquet
+from engine.core.fsio import read_parquet
 from engine.core.records import BUCKETS, DROP_BUCKETS
 from engine.output.reader import ShardChecksumError, open_shard, shard_entries
 

@@ -29,7 +29,6 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
     out = {s.name: empty_source(s.weight, s.priority) for s in manifest.sources}
     reasons: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     phi: dict[str, Counter] = defaultdict(Counter)
-    rename = {"chars": "chars_written"}
     for m in [*unit_markers, *token_markers]:
         s = out[m["source"]]
         s["read"] += m.get("read", 0)
@@ -37,15 +36,25 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
         for k, v in m["counts"].items():
             if k.startswith("phi:"):
                 phi[m["source"]][k[4:]] += v
-            elif rename.get(k, k) in s:
-                s[rename.get(k, k)] += v
+            elif k in s:
+                s[k] += v
         for b, rs in m.get("reasons", {}).items():
             reasons[m["source"]][b].update(rs)
     for g in group_markers:
         out[g["source"]]["rows"] += sum(sh["rows"] for sh in g["shards"])
     for name, s in out.items():
         s["phi_hits"] = dict(sorted(phi[name].items()))
-        s["reasons"] = {b: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for b, c in sorted(reasons[name].items())}
+        s["reasons"] = {b: top_reasons(c) for b, c in sorted(reasons[name].items())}
+    return out
+
+
+def top_reasons(counts: Counter, keep: int = 40) -> dict[str, int]:
+    """The most frequent reasons of a bucket; the rest summed under one key (the histogram stays small)."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    out = dict(ranked[:keep])
+    rest = sum(n for _, n in ranked[keep:])
+    if rest:
+        out["(other reasons)"] = rest
     return out
 
 
@@ -76,7 +85,8 @@ def build_json(manifest, tok, bid: str, sources: dict, shards: list[dict], quara
         "complete": complete,
         "max_seq_len": manifest.max_seq_len,
         "token_counts_include_special_tokens": True,
-        "tokenizer": {"name": tok.name, "sha256": tok.sha256, "vocab_size": tok.vocab_size, "special_ids": tok.special_ids},
+        "tokenizer": {"name": tok.name, "sha256": tok.sha256, "vocab_size": tok.vocab_size, "max_id": tok.max_id,
+                      "special_ids": tok.special_ids},
         "manifest": mjson,
         "manifest_sha256": hashlib.sha256(json.dumps(mjson, sort_keys=True).encode()).hexdigest(),
         "fingerprint": manifest.fingerprint(),

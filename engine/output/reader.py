@@ -100,7 +100,7 @@ def verified_local_path(entry: ShardEntry, cache_dir: str | None = None, verify:
     if known is not None:
         return known
     fs, path = fsio.fs_and_path(entry.uri)
-    if fsio.protocol_of(fs) in ("file", "local"):
+    if fsio.is_local(fs):
         if not verify:
             return path
         with open(path, "rb") as f:

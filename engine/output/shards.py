@@ -2,7 +2,7 @@
 
 Columns (docs/ARCHITECTURE.md, "The design"):
 
-* ``input_ids``  list<uint16> (list<uint32> when the vocabulary exceeds 65,536)
+* ``input_ids``  list<uint16> (list<uint32> when the tokenizer's largest id is above 65,535)
 * ``doc_lens``   list<int32>: segment lengths, summing to ``len(input_ids)``
 * ``doc_ids``    list<string>: the source document of each segment
 * ``source``     dictionary<int32, string>
@@ -27,14 +27,15 @@ from engine.core import fsio
 FORMAT_VERSION = 1
 
 
-def token_type(vocab_size: int) -> pa.DataType:
-    return pa.uint16() if vocab_size <= 65536 else pa.uint32()
+def token_type(max_id: int) -> pa.DataType:
+    """uint16 only when every id fits (the largest id, not the vocabulary's size, decides)."""
+    return pa.uint16() if max_id <= 0xFFFF else pa.uint32()
 
 
-def shard_schema(vocab_size: int, meta: dict[str, str] | None = None) -> pa.Schema:
+def shard_schema(max_id: int, meta: dict[str, str] | None = None) -> pa.Schema:
     schema = pa.schema(
         [
-            pa.field("input_ids", pa.list_(token_type(vocab_size)), nullable=False),
+            pa.field("input_ids", pa.list_(token_type(max_id)), nullable=False),
             pa.field("doc_lens", pa.list_(pa.int32()), nullable=False),
             pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
             pa.field("source", pa.dictionary(pa.int32(), pa.string()), nullable=False),

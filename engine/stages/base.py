@@ -28,6 +28,21 @@ class SourceContext:
     deid_policy: str = "verify"
 
 
+@dataclass(frozen=True)
+class Resources:
+    """What a stage needs per worker; the executor sizes its workers from the largest need."""
+
+    num_cpus: float = 1.0
+    #: memory a worker should have for the stage's models (None: no stated need)
+    memory_mb: int | None = None
+
+    @staticmethod
+    def largest(needs: "list[Resources]") -> "Resources":
+        cpus = max((r.num_cpus for r in needs), default=1.0)
+        mems = [r.memory_mb for r in needs if r.memory_mb is not None]
+        return Resources(cpus, max(mems) if mems else None)
+
+
 @dataclass
 class StageResult:
     table: pa.Table
@@ -37,8 +52,20 @@ class StageResult:
 
 class Stage:
     name: ClassVar[str] = "stage"
-    #: CPUs the stage wants per worker (the driver sizes actors from this)
+    #: CPUs the stage wants per worker (see :meth:`resources`)
     num_cpus: ClassVar[float] = 1.0
+    #: memory the stage's models take per worker, when it matters
+    memory_mb: ClassVar[int | None] = None
+
+    @classmethod
+    def resources(cls) -> Resources:
+        """What the executor reserves per worker for this stage (``resources.cpus_per_worker`` overrides)."""
+        return Resources(cls.num_cpus, cls.memory_mb)
+
+    @classmethod
+    def wanted(cls, manifest) -> bool:
+        """Whether the stage has anything to do for this manifest (e.g. de-id when every source skips it: no)."""
+        return True
 
     def __init__(self, manifest) -> None:
         self.manifest = manifest
@@ -50,4 +77,4 @@ class Stage:
         raise NotImplementedError
 
     def teardown(self) -> None:
-        """Release what ``setup`` loaded."""
+        """Release what ``setup`` loaded; called once per worker when the build's executor closes."""

@@ -39,6 +39,10 @@ class DeidStage(Stage):
         self.engine = engine  # a prepared engine.deid.engine.DeidEngine (tests, benchmarks)
         self._placeholder_cache: dict[str | None, object] = {}
 
+    @classmethod
+    def wanted(cls, manifest) -> bool:
+        return any(manifest.deid_policy(s) != "skip" for s in manifest.sources)
+
     @property
     def config(self):
         cfg = getattr(self.manifest, "deid", None)

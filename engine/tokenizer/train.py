@@ -46,7 +46,7 @@ def _doc_batches(conn, batch_docs: int):
 
     for unit in conn.discover():
         buf = []
-        for rec in conn.read(unit):
+        for rec in conn.records(unit):
             if isinstance(rec, Doc):
                 buf.append(rec)
                 if len(buf) >= batch_docs:
@@ -57,23 +57,17 @@ def _doc_batches(conn, batch_docs: int):
 
 
 def _stages(manifest) -> list:
-    """The per-document stages a build of ``manifest`` runs, in order."""
-    from engine.stages.filters import FilterStage
-    from engine.stages.normalize import NormalizeStage
+    """The per-document stages a build of ``manifest`` runs, in order (the manifest's ``stages:``)."""
+    from engine.stages.registry import build_stages
 
-    stages = [NormalizeStage(manifest)]
-    if any(manifest.deid_policy(s) != "skip" for s in manifest.sources):
-        from engine.stages.deid import DeidStage
-
-        stages.append(DeidStage(manifest))
-    return stages + [FilterStage(manifest)]
+    return build_stages(manifest)
 
 
 def sample_texts(manifest, max_docs_per_source: int, max_chars: int) -> Iterator[str]:
     """Texts of the first documents of each source (unit order) as the build's per-document stages
     leave them, at most ``max_docs_per_source`` per source and ``max_chars`` in all."""
     from connectors import registry
-    from engine.run.worker import _docs_table
+    from engine.steps.read import docs_table
     from engine.stages.base import SourceContext
 
     stages = _stages(manifest)
@@ -86,7 +80,7 @@ def sample_texts(manifest, max_docs_per_source: int, max_chars: int) -> Iterator
             ctx = SourceContext(src.name, src, manifest, getattr(conn, "placeholder", None), manifest.deid_policy(src))
             n = 0
             for docs in _doc_batches(conn, manifest.resources.batch_docs):
-                table = _docs_table(docs)
+                table = docs_table(docs)
                 for st in stages:
                     table = st.process(table, ctx).table
                 for t in table.column("text").to_pylist()[: max_docs_per_source - n]:
