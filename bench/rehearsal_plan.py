@@ -93,16 +93,16 @@ def plan(all20: dict, smalls: list[dict], nodes: int, cores: int, tokenize_mbs: 
         tot = Counter()
         for ph in ("plan", "start", "read", "dedup", "tokenize", "pack", "finish"):
             a_lo, a_hi = sum(lo["requests"].get(ph, {}).values()), sum(hi["requests"].get(ph, {}).values())
-            slope = (a_hi - a_lo) / max(1, hi["units"] - lo["units"])
+            slope = max(0.0, (a_hi - a_lo) / max(1, hi["units"] - lo["units"]))
             base = a_lo - slope * lo["units"]
             est = slope * U + max(0.0, base)
             for k in ("LIST", "HEAD", "GET", "PUT", "COPY", "DELETE", "POST"):
                 k_lo, k_hi = lo["requests"].get(ph, {}).get(k, 0), hi["requests"].get(ph, {}).get(k, 0)
-                tot[k] += (k_hi - k_lo) / max(1, hi["units"] - lo["units"]) * U
+                tot[k] += max(0.0, (k_hi - k_lo) / max(1, hi["units"] - lo["units"])) * U
             rows.append([ph, slope, base, est])
         out.append(fmt_table(rows, ["phase", "requests/unit", "fixed", f"all20 ({U:,} units)"]))
         usd = (tot["PUT"] + tot["COPY"] + tot["LIST"] + tot["POST"]) / 1e3 * 0.005 + (tot["GET"] + tot["HEAD"]) / 1e3 * 0.0004
-        out.append(f"requests by kind: " + ", ".join(f"{k} {v:,.0f}" for k, v in tot.items() if v) + f"  (~${usd:,.2f} at S3 list prices)")
+        out.append("requests by kind: " + ", ".join(f"{k} {v:,.0f}" for k, v in tot.items() if v) + f"  (~${usd:,.2f} at S3 list prices)")
     st = all20["build"].get("staging_bytes", {})
     if st:
         rows = [[k, v * scale / 1e9] for k, v in sorted(st.items())]
