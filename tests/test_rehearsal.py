@@ -50,3 +50,23 @@ def test_small_shape_cli_writes_manifest(tmp_path):
     m, _ = load_manifest(str(tmp_path / "rehearsal.yaml"))
     units = registry.get("jsonl")(m.sources[0], m).discover()
     assert len(units) == 5
+
+
+def test_plan_scales_measured_seconds_and_fits_requests():
+    from bench import rehearsal_plan
+
+    units = rehearsal_plan.all20_units()
+    assert units["pubmed"] == 1524 and units["mimic_iii_notes"] == 1 and units["mimic_cxr_reports"] == 112
+    inputs = {s.name: {"files": 1, "docs": max(1, s.docs // 100_000), "doc_bytes": s.doc_bytes} for s in rehearsal.SHAPE}
+    all20 = {"inputs": inputs, "worker_seconds": {"total": 10.0, "normalize": 1.0, "filter": 1.0, "deid": 2.0,
+                                                  "tokenize.total": 4.0, "tokenize.tokenize": 3.0, "pack.total": 1.0},
+             "build": {"phases": {"dedup": {"all_cpu": 2.0}}, "staging_bytes": {"docs": 1000}}}
+
+    def small(n):
+        return {"units": n, "requests": {"read": {"GET": 2 * n, "PUT": 3 * n}, "dedup": {"GET": n + 7}}}
+
+    text = rehearsal_plan.plan(all20, [small(100), small(1000)], 8, 64, 2.5, 80.0, 2.86)
+    total_units = sum(units.values())
+    assert f"all20 ({total_units:,} units)" in text
+    assert f"{5 * total_units:,}" in text  # read: 5 requests per unit, nothing fixed
+    assert "mimic_iii_notes" in text and "critical path" in text
