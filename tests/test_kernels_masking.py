@@ -69,3 +69,23 @@ def test_seeded_and_input_untouched():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[1], c[1])
     assert torch.equal(ids, before)
+
+
+def test_streams_of_step_micro_rank_do_not_collide():
+    """(step, micro, rank) tuples that a linear seed mix would map to one stream get different masks."""
+    ids = sample(5_000)
+    tuples = [(0, 1, 0), (0, 0, 101), (1, 0, 0), (0, 99, 7), (0, 0, 10_007)]
+    masks = [mask_tokens(ids, mask_id=MASK, vocab_size=VOCAB, special_ids=SPECIAL,
+                         generator=step_generator(0, *t))[1] for t in tuples]
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            assert not torch.equal(masks[i], masks[j]), (tuples[i], tuples[j])
+
+
+def test_replace_ids_limit_random_tokens():
+    ids = sample(50_000)
+    pool = list(range(100, 120))
+    out, labels = mask_tokens(ids, mask_id=MASK, special_ids=SPECIAL, replace_ids=pool, rate=0.5,
+                              generator=torch.Generator().manual_seed(4))
+    replaced = (labels != IGNORE_INDEX) & (out != MASK) & (out != ids)
+    assert replaced.sum() > 1000 and set(out[replaced].tolist()) <= set(pool)

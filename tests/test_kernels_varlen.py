@@ -120,3 +120,21 @@ def test_modernbert_packed_equals_documents_alone():
                      attention_mask=no_mask_mapping(), doc_cu_seqlens=cu, doc_max_seqlen=max(lens)).logits[0]
         ref = torch.cat([stock(input_ids=ids[None, s:e]).logits[0] for s, e in zip(cu[:-1].tolist(), cu[1:].tolist())])
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_band_mask_and_host_copy_of_cu_seqlens():
+    from engine.train.varlen_attention import attention_calls, band_mask
+
+    i = torch.arange(40)
+    assert torch.equal(band_mask(40, 3), (i[:, None] - i[None, :]).abs() <= 3)
+    assert band_mask(40, 3).dtype == torch.bool
+    g = torch.Generator().manual_seed(3)
+    total = sum(LENS)
+    q, k, v = (torch.randn(total, 2, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    cu = cu_seqlens_from_lens(LENS)
+    ref = reference(q, k, v, LENS, 3)
+    out = varlen_attention(q, k, v, cu, max(LENS), backend="sdpa", window=3, cu_seqlens_cpu=cu.clone())
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="cu_seqlens ends at"):
+        varlen_attention(q[:-1], k[:-1], v[:-1], cu, backend="sdpa")
+    assert set(attention_calls()) == {"flash", "sdpa", "loop"}

@@ -44,22 +44,31 @@ def audit(out: str) -> dict:
     errors: list[str] = []
     bj_uri = fsio.join(out, "build.json")
     if not fsio.exists(bj_uri):
-        return {"ok": False, "sources": {}, "errors": [f"{bj_uri} not found: not a build output"]}
-    doc = fsio.read_json(bj_uri)
+        return {"ok": False, "fatal": True, "sources": {}, "errors": [f"{bj_uri} not found: not a build output"]}
+    try:
+        doc = fsio.read_json(bj_uri)
+        L = doc["max_seq_len"]
+        cls_id = doc["tokenizer"]["special_ids"]["cls"]
+        sep_id = doc["tokenizer"]["special_ids"]["sep"]
+        max_id = int(doc["tokenizer"].get("max_id") or doc["tokenizer"]["vocab_size"] - 1)
+        doc["shards"], doc["sources"]
+    except (ValueError, KeyError, TypeError) as e:
+        return {"ok": False, "fatal": True, "sources": {},
+                "errors": [f"{bj_uri} is not a readable build ledger ({type(e).__name__}): truncated or edited by hand"]}
     if not doc.get("complete"):
         errors.append("build.json says the build is not complete")
-    derived: dict[str, Counter] = defaultdict(Counter)
+    if doc.get("ledger_sha256") and ledger.ledger_digest(doc["sources"], doc["shards"], doc.get("quarantine", [])) != doc["ledger_sha256"]:
+        errors.append("build.json was edited after the build: its counts or listings no longer match its ledger_sha256")
     # one id hash per segment and quarantine record, spilled by hash partition when there are many
     listed_ids = sum(int(sh.get("segments") or sh.get("rows") or 0) for sh in doc["shards"])
     listed_ids += sum(sum(q.get("counts", {}).values()) for q in doc.get("quarantine", []))
     with IdTally(parts_for(listed_ids)) as ids:
-        return _audit(out, doc, errors, derived, ids)
+        return _audit(out, doc, errors, ids, (L, cls_id, sep_id, max_id))
 
 
-def _audit(out: str, doc: dict, errors: list[str], derived: dict, ids: IdTally) -> dict:
-    L = doc["max_seq_len"]
-    cls_id = doc["tokenizer"]["special_ids"]["cls"]
-    sep_id = doc["tokenizer"]["special_ids"]["sep"]
+def _audit(out: str, doc: dict, errors: list[str], ids: IdTally, limits: tuple[int, int, int, int]) -> dict:
+    L, cls_id, sep_id, max_id = limits
+    derived: dict[str, Counter] = defaultdict(Counter)
     listed_shards = set()
 
     for sh, entry in zip(doc["shards"], shard_entries(out, doc["shards"])):
@@ -107,6 +116,8 @@ def _audit(out: str, doc: dict, errors: list[str], derived: dict, ids: IdTally) 
                 errors.append(f"shard {sh['path']} batch {i}: a segment does not start with [CLS]")
             if len(flat_lens) and (flat_ids[ends - 1] != sep_id).any():
                 errors.append(f"shard {sh['path']} batch {i}: a segment does not end with [SEP]")
+            if len(flat_ids) and int(flat_ids.max()) > max_id:
+                errors.append(f"shard {sh['path']} batch {i}: token id {int(flat_ids.max())} is above the tokenizer's largest id {max_id}")
             if not np.array_equal(pc.list_value_length(dids_col).to_numpy(), seg_counts):
                 errors.append(f"shard {sh['path']} batch {i}: doc_ids and doc_lens differ in length")
             srcs = set(b.column("source").dictionary.to_pylist()) if b.num_rows else set()
@@ -135,6 +146,8 @@ def _audit(out: str, doc: dict, errors: list[str], derived: dict, ids: IdTally) 
         if not fsio.exists(uri):
             errors.append(f"quarantine file {q['path']} is listed but missing")
             continue
+        if q.get("sha256") and fsio.sha256(uri) != q["sha256"]:
+            errors.append(f"quarantine file {q['path']}: its sha256 differs from the ledger's")
         t = read_parquet(uri, columns=["doc_id", "source", "bucket"])
         counts = Counter(t.column("bucket").to_pylist())
         for b, n in counts.items():
@@ -155,8 +168,13 @@ def _audit(out: str, doc: dict, errors: list[str], derived: dict, ids: IdTally) 
         written, both = ids.distinct_and_overlap(name, "written", "dropped")
         d = derived[name]
         d["written"] = written
+        if written < s.get("written", 0):
+            errors.append(f"{name}: {s['written'] - written:,} written document(s) share an id with another")
         if both:
             errors.append(f"{name}: {both} document id(s) are both in shards and in quarantine")
+        dropped, dropped_distinct = ids.counts(name, "dropped")
+        if dropped > dropped_distinct:
+            errors.append(f"{name}: {dropped - dropped_distinct} quarantine record(s) repeat a document id")
         row = {"read": int(s["read"])}
         for k in AUDIT_FIELDS[1:]:
             row[k] = int(d.get(k, 0))
@@ -179,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help='print {"ok": bool, "sources": {...}, "errors": [...]}')
     args = ap.parse_args(argv)
     res = audit(args.out)
+    if res.get("fatal"):
+        print(f"error: {res['errors'][0]}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps({"ok": res["ok"], "sources": res["sources"], "errors": res["errors"]}, indent=1, sort_keys=True))
     else:
@@ -189,3 +210,4 @@ def main(argv: list[str] | None = None) -> int:
         print("audit OK: every count re-derived from the output matches the ledger" if res["ok"] else
               f"audit FAILED: {len(res['errors'])} problem(s)")
     return 0 if res["ok"] else 1
+

@@ -87,6 +87,17 @@ class IdTally:
                 overlap += len(np.intersect1d(w, d))
         return distinct, overlap
 
+    def counts(self, source: str, kind: str) -> tuple[int, int]:
+        """(ids of ``kind`` for ``source``, distinct ones among them)."""
+        if self._dir is not None and self._buffered:
+            self._spill()
+        total = distinct = 0
+        for p in range(self.parts):
+            h = self._load((source, kind), p)
+            total += len(h)
+            distinct += len(np.unique(h))
+        return total, distinct
+
     def close(self) -> None:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

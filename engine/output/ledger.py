@@ -94,7 +94,15 @@ def build_json(manifest, tok, bid: str, sources: dict, shards: list[dict], quara
         "totals": {k: sum(s[k] for s in sources.values()) for k in COUNT_FIELDS},
         "shards": shards,
         "quarantine": quarantine,
+        "ledger_sha256": ledger_digest(sources, shards, quarantine),
     }
+
+
+def ledger_digest(sources: dict, shards: list[dict], quarantine: list[dict]) -> str:
+    """sha256 over the counts and the listings of shards and quarantine files (with their own sha256):
+    an edit of build.json after the build, however consistent, no longer matches it."""
+    blob = json.dumps({"sources": sources, "shards": shards, "quarantine": quarantine}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def _fmt(n: int) -> str:

@@ -1,8 +1,10 @@
 """MLM masking, vectorized in torch.
 
 Each non-special token is selected with probability ``rate`` (default 0.30, ModernBERT's rate);
-a selected token becomes [MASK] with probability ``mask_frac`` (0.8), a random non-special token
-with ``random_frac`` (0.1), and stays itself otherwise (0.1).  Labels hold the original id at
+a selected token becomes [MASK] with probability ``mask_frac`` (0.8), a random token with
+``random_frac`` (0.1), and stays itself otherwise (0.1).  Random tokens are drawn from
+``replace_ids`` (the tokenizer's real ids: no specials, no ``[unused]`` slots, none of the rows a
+model vocabulary is padded with), or from the non-special ids below ``vocab_size``.  Labels hold the original id at
 selected positions and -100 everywhere else.  Special tokens are never selected.  The same
 ``generator`` state gives the same masking.
 """
@@ -19,8 +21,9 @@ def mask_tokens(
     input_ids: torch.Tensor,
     *,
     mask_id: int,
-    vocab_size: int,
+    vocab_size: int | None = None,
     special_ids: Iterable[int],
+    replace_ids: torch.Tensor | Iterable[int] | None = None,
     rate: float = 0.30,
     mask_frac: float = 0.8,
     random_frac: float = 0.1,
@@ -44,10 +47,14 @@ def mask_tokens(
     to_mask = selected & (action < mask_frac)
     to_random = selected & (action >= mask_frac) & (action < mask_frac + random_frac)
 
-    # random replacements drawn from the non-special vocabulary
-    allowed = torch.ones(vocab_size, dtype=torch.bool, device=dev)
-    allowed[special[special < vocab_size]] = False
-    pool = torch.nonzero(allowed).reshape(-1)
+    if replace_ids is not None:
+        pool = torch.as_tensor(replace_ids, dtype=torch.int64, device=dev).reshape(-1)
+    else:
+        if vocab_size is None:
+            raise ValueError("give replace_ids or vocab_size")
+        allowed = torch.ones(vocab_size, dtype=torch.bool, device=dev)
+        allowed[special[special < vocab_size]] = False
+        pool = torch.nonzero(allowed).reshape(-1)
     pick = torch.randint(0, max(pool.numel(), 1), ids.shape, generator=generator, device=dev)
     random_tokens = pool[pick] if pool.numel() else ids
 
@@ -59,6 +66,10 @@ def mask_tokens(
 def step_generator(seed: int, step: int, micro: int = 0, rank: int = 0, device="cpu") -> torch.Generator:
     """A generator whose state depends only on (seed, step, micro-batch, rank): masking needs no
     checkpointed RNG state and a resumed run masks exactly like an uninterrupted one."""
+    import numpy as np
+
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + step * 10_007 + micro * 101 + rank) % (2**63 - 1))
+    # a hash of the tuple, not a linear mix: distinct (step, micro, rank) never share a stream
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(step), int(micro), int(rank)]).generate_state(2, np.uint32)
+    g.manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
     return g

@@ -1,315 +1,231 @@
 """Thin MLM trainer: ModernBertForMaskedLM over packed shards streamed by engine.train.stream.
 
-    python -m engine.train --shards OUT --model-config tiny --output runs/demo --steps 300
-    python -m engine.train --shards OUT --init-from runs/demo/ckpt-000300 --weights mimic_notes=1,pubmed=0 ...
-    torchrun --nproc-per-node 8 -m engine.train --shards s3://bucket/build --model-config cfg.json ...
-
 Every micro-batch is one packed sequence (rows concatenated up to ``--token-budget`` tokens) with
 ``cu_seqlens`` and position ids restarting per document; attention is restricted to each document
-(flash-attn varlen on GPU when importable, block-diagonal SDPA otherwise, see kernels/varlen_attention.py).
-Masking (kernels/masking.py) is seeded by (seed, step, micro-batch, rank), so a resumed run sees the
+(flash-attn varlen on GPU when importable, block-diagonal SDPA otherwise, see varlen_attention.py).
+Masking (masking.py) is seeded by a hash of (seed, step, micro-batch, rank), so a resumed run sees the
 same rows with the same masks and reproduces the uninterrupted run's losses.
+
+Ranks stay in step by construction: every step starts with a collective that agrees on how many
+micro-batches all ranks have, so when one rank's stream ends (``--epochs``, or ``--follow`` once the
+build is complete) every rank stops at the same step and writes the final checkpoint together.
 """
 from __future__ import annotations
 
-import argparse
+import gc
 import hashlib
 import json
 import math
 import os
-import shutil
-import sys
 import time
+import warnings
 from contextlib import nullcontext
 from typing import Any
 
-TINY = {
-    "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
-    "global_attn_every_n_layers": 2, "local_attention": 128,
-}
+from engine.train.cli import USAGE, ConfigError, check_args, fail, parse_args  # noqa: F401 (parse_args re-exported)
+from engine.train.model import TINY, ModelMismatchError, build_model, build_tokenizer, packed_mlm, replacement_ids  # noqa: F401
+
+__doc__ = __doc__ + "\n" + USAGE
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--shards", required=True, help="build output (path or fsspec URI) holding build.json")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model-config", help="'tiny' or a JSON file of ModernBertConfig fields (vocab/special ids come from build.json)")
-    src.add_argument("--init-from", help="a checkpoint folder of this trainer or a transformers model folder (weights only)")
-    p.add_argument("--output", default="runs/train", help="checkpoint folder")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output (model, optimizer, scheduler, loader)")
-    p.add_argument("--steps", type=int, default=300, help="optimizer steps in total")
-    p.add_argument("--token-budget", type=int, default=8192, help="tokens per micro-batch (one packed sequence)")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--min-lr", type=float, default=0.0)
-    p.add_argument("--warmup-steps", type=int, default=30)
-    p.add_argument("--decay-steps", type=int, default=None, help="length of the final 1-sqrt decay (default: 10%% of --steps)")
-    p.add_argument("--schedule", choices=["wsd", "constant"], default="wsd", help="warmup-stable-decay (1-sqrt) or constant after warmup")
-    p.add_argument("--weight-decay", type=float, default=1e-5)
-    p.add_argument("--betas", default="0.9,0.98")
-    p.add_argument("--eps", type=float, default=1e-6)
-    p.add_argument("--max-grad-norm", type=float, default=1.0)
-    p.add_argument("--mask-rate", type=float, default=0.30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weights", default=None, help="source weight overrides, e.g. mimic_notes=2,pubmed=0")
-    p.add_argument("--partitions", type=int, default=64, help="canonical loader partitions (keep fixed across resumes)")
-    p.add_argument("--block-rows", type=int, default=128, help="rows per loader block (mixing granularity; a multiple of the build's record batch rows reads fastest)")
-    p.add_argument("--shuffle-blocks", type=int, default=8)
-    p.add_argument("--num-workers", type=int, default=0, help="dataloader worker processes")
-    p.add_argument("--follow", action="store_true", help="stream a build that is still running")
-    p.add_argument("--attn", choices=["auto", "flash", "sdpa", "loop"], default="auto", help="document-restricted attention backend")
-    p.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
-    p.add_argument("--no-bf16", action="store_true", help="disable bf16 autocast on GPU")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--log-jsonl", default=None, help="also append one JSON line per step here")
-    p.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (0: only at the end)")
-    p.add_argument("--keep", type=int, default=2, help="checkpoints to keep")
-    p.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) after this step, as if interrupted")
-    p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
-
-
-# --------------------------------------------------------------------------- schedule
-def wsd_lambda(total: int, warmup: int, decay: int, min_ratio: float = 0.0, schedule: str = "wsd"):
-    """LR multiplier: linear warmup, constant, then 1-sqrt decay over the last ``decay`` steps."""
-    decay_start = max(warmup, total - decay)
-
-    def f(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if schedule == "constant" or step < decay_start or decay <= 0:
-            return 1.0
-        frac = min(1.0, (step - decay_start) / max(1, total - decay_start))
-        return min_ratio + (1.0 - min_ratio) * (1.0 - math.sqrt(frac))
-
-    return f
-
-
-# --------------------------------------------------------------------------- model
-def build_model(args, build: dict):
+def wsd_lambda(total: int, warmup: int, decay: int, min_ratio: float = 0.0):
+    """The schedule's multiplier at each step (the curve ``make_schedule`` gives ``LambdaLR``)."""
     import torch
-    from transformers import ModernBertConfig, ModernBertForMaskedLM
 
-    from engine.train.varlen_attention import register_modernbert_attention
+    from engine.train.optim import make_schedule
 
-    attn = register_modernbert_attention(args.attn)
-    tok = build.get("tokenizer") or {}
-    sp = tok.get("special_ids") or {}
-    if args.init_from:
-        path = args.init_from
-        model = ModernBertForMaskedLM.from_pretrained(path)
-    else:
-        fields = dict(TINY) if args.model_config == "tiny" else json.load(open(args.model_config))
-        fields.setdefault("max_position_embeddings", int(build.get("max_seq_len", 8192)))
-        fields.setdefault("vocab_size", int(tok.get("vocab_size", 50368)))
-        for k, name in (("pad_token_id", "pad"), ("cls_token_id", "cls"), ("sep_token_id", "sep"),
-                        ("bos_token_id", "cls"), ("eos_token_id", "sep")):
-            if name in sp:
-                fields.setdefault(k, sp[name])
-        torch.manual_seed(args.seed)
-        model = ModernBertForMaskedLM(ModernBertConfig(**fields))
-    if tok.get("vocab_size") and model.config.vocab_size < int(tok["vocab_size"]):
-        raise ValueError(f"model vocab {model.config.vocab_size} < tokenizer vocab {tok['vocab_size']}")
-    model.config._attn_implementation = attn
-    return model
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_schedule(opt, total=total, warmup=warmup, decay=decay, min_ratio=min_ratio)
+    return lambda step: sched.lr_lambdas[0](step)
 
 
-class MLMObjective:
-    """forward(batch) -> (sum of token losses over masked positions, masked count), through the packed path."""
+class Ranks:
+    """This process's place in the job and the few collectives the loop needs (no-ops alone)."""
 
-    def __init__(self, model):
+    def __init__(self, device_arg: str | None):
+        import torch
+        import torch.distributed as dist
+
+        self.dist = dist
+        self.world = int(os.environ.get("WORLD_SIZE", 1))
+        self.on = self.world > 1
+        self.device = torch.device(device_arg or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.on:
+            if self.device.type == "cuda":
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+                self.device = torch.device("cuda", torch.cuda.current_device())
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.rank = dist.get_rank() if self.on else 0
+
+    def reduce(self, values: list[float], op: str = "sum") -> list[float]:
         import torch
 
-        class _Wrap(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
+        if not self.on:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        self.dist.all_reduce(t, op=self.dist.ReduceOp.MIN if op == "min" else self.dist.ReduceOp.SUM)
+        return t.tolist()
 
-            def forward(self, input_ids, position_ids, labels, cu_seqlens, max_seqlen):
-                from engine.train.varlen_attention import no_mask_mapping
+    def gather(self, obj) -> list:
+        if not self.on:
+            return [obj]
+        got = [None] * self.world
+        self.dist.all_gather_object(got, obj)
+        return got
 
-                h = self.m.model(input_ids=input_ids[None], position_ids=position_ids[None],
-                                 attention_mask=no_mask_mapping(), doc_cu_seqlens=cu_seqlens,
-                                 doc_max_seqlen=max_seqlen).last_hidden_state[0]
-                sel = labels != -100
-                logits = self.m.decoder(self.m.head(h[sel]))
-                return torch.nn.functional.cross_entropy(logits.float(), labels[sel], reduction="sum")
+    def sum_counts(self, counts: dict[str, int]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.gather(counts):
+            for k, v in c.items():
+                out[k] = out.get(k, 0) + v
+        return out
 
-        self.module = _Wrap(model)
-
-
-# --------------------------------------------------------------------------- checkpoints
-def _ckpt_dirs(out: str) -> list[str]:
-    if not os.path.isdir(out):
-        return []
-    return sorted(os.path.join(out, d) for d in os.listdir(out) if d.startswith("ckpt-") and not d.endswith(".tmp"))
+    def close(self) -> None:
+        if self.on:
+            self.dist.barrier()
+            self.dist.destroy_process_group()
 
 
-def save_checkpoint(out: str, step: int, model, opt, sched, loader_state: dict, extra: dict, keep: int) -> str:
+def _eta(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def estimate_steps(plan: dict, build: dict, args) -> int:
+    """Optimizer steps of ``--epochs`` passes: rows per rank per epoch over rows per step."""
+    rows = sum(int(s["rows"]) for s in build.get("shards", [])) or 1
+    avg_row = sum(int(s.get("tokens", 0)) for s in build.get("shards", [])) / rows or args.token_budget
+    rows_per_micro = max(1, int(args.token_budget // max(avg_row, 1)))
+    return max(1, math.ceil(plan["rows_per_rank"] * args.epochs / (rows_per_micro * args.grad_accum)))
+
+
+def _setup(args):
+    """Everything before the first step; configuration errors exit 2 before any work."""
     import torch
 
-    final = os.path.join(out, f"ckpt-{step:06d}")
-    tmp = final + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    model.save_pretrained(tmp)
-    torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "loader": loader_state, **extra}, os.path.join(tmp, "trainer_state.pt"))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    with open(os.path.join(out, "latest.tmp"), "w") as f:
-        f.write(os.path.basename(final))
-    os.replace(os.path.join(out, "latest.tmp"), os.path.join(out, "latest"))
-    for old in _ckpt_dirs(out)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+    try:
+        build = check_args(args, torch.cuda.is_available())
+    except ConfigError as e:
+        fail(str(e))
+    from engine.train.checkpoint import latest_checkpoint
+    from engine.train.varlen_attention import register_modernbert_attention
 
-
-def latest_checkpoint(out: str) -> str | None:
-    p = os.path.join(out, "latest")
-    if os.path.exists(p):
-        d = os.path.join(out, open(p).read().strip())
-        if os.path.isdir(d):
-            return d
-    d = _ckpt_dirs(out)
-    return d[-1] if d else None
-
-
-# --------------------------------------------------------------------------- main
-def main(argv=None) -> dict[str, Any]:
-    args = parse_args(argv)
-    import torch
-    import torch.distributed as dist
-
-    from engine.train.stream import ShardStream, StreamLoader, merge_states, read_build
-    from engine.train.masking import mask_tokens, step_generator
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    distributed = world > 1
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if distributed:
-        if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-            device = torch.device("cuda", torch.cuda.current_device())
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    rank = dist.get_rank() if distributed else 0
-    log = (lambda *a: None) if (args.quiet or rank != 0) else (lambda *a: print(*a, flush=True))
-
-    build = read_build(args.shards)
-    sp = (build.get("tokenizer") or {}).get("special_ids") or {}
-    if "mask" not in sp:
-        raise ValueError("build.json tokenizer.special_ids has no 'mask' id")
     ckpt = latest_checkpoint(args.output) if args.resume else None
     if ckpt:
         args.init_from, args.model_config = ckpt, None
-    model = build_model(args, build).to(device)
-    vocab = model.config.vocab_size
-    obj = MLMObjective(model).module
-    net = torch.nn.parallel.DistributedDataParallel(obj, device_ids=[device.index] if device.type == "cuda" else None) if distributed else obj
+    try:
+        tokenizer = build_tokenizer(build, args.tokenizer)
+        model = build_model(args, build, register_modernbert_attention(args.attn))
+    except (ModelMismatchError, OSError) as e:
+        fail(str(e))
+    return build, ckpt, tokenizer, model
 
-    decay_names = ("bias", "norm")
-    params = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n.lower() for k in decay_names)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n.lower() for k in decay_names)], "weight_decay": 0.0},
-    ]
-    betas = tuple(float(x) for x in args.betas.split(","))
-    opt = torch.optim.AdamW(params, lr=args.lr, betas=betas, eps=args.eps, fused=device.type == "cuda")
-    decay = args.decay_steps if args.decay_steps is not None else max(1, args.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, wsd_lambda(args.steps, args.warmup_steps, decay,
-                                                              args.min_lr / args.lr if args.lr else 0.0, args.schedule))
 
-    ds = ShardStream(args.shards, weights=args.weights, seed=args.seed, partitions=args.partitions,
-                     block_rows=args.block_rows, shuffle_blocks=args.shuffle_blocks, token_budget=args.token_budget,
-                     follow=args.follow)
-    start_step, seen_src, seen_tokens, loader_ckpt = 0, {}, 0, None
+def main(argv=None) -> dict[str, Any]:
+    args = parse_args(argv)
+    import torch
+
+    from engine.train.checkpoint import load_trainer_state, save_checkpoint
+    from engine.train.masking import IGNORE_INDEX, mask_tokens, step_generator
+    from engine.train.optim import make_optimizer, make_schedule
+    from engine.train.stream import ShardStream, StreamLoader, merge_states
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    build, ckpt, tokenizer, model = _setup(args)
+    ranks = Ranks(args.device)
+    rank, world, device = ranks.rank, ranks.world, ranks.device
+    log = (lambda *a: None) if (args.quiet or rank != 0) else (lambda *a: print(*a, flush=True))
+    sp = build["tokenizer"]["special_ids"]
+    model = model.to(device)
+    obj = packed_mlm(model)
+    net = torch.nn.parallel.DistributedDataParallel(obj, device_ids=[device.index] if device.type == "cuda" else None) if ranks.on else obj
+    if args.compile:
+        net = torch.compile(net, dynamic=True)
+
+    ds = ShardStream(args.shards, weights=args.weights, seed=args.seed, block_rows=args.block_rows,
+                     shuffle_blocks=args.shuffle_blocks, token_budget=args.token_budget, epochs=args.epochs,
+                     follow=args.follow, rank=rank, world_size=world)
+    plan = ds.epoch_plan()
+    total = args.steps if args.steps is not None else estimate_steps(plan, build, args)
+    if args.epochs is not None:
+        log(f"{args.epochs} epochs of {plan['rows']} rows ({plan['rows_per_rank']} per rank, {plan['pad_rows']} padded): "
+            f"about {total} steps")
+    opt = make_optimizer(args.optimizer, model, lr=args.lr, betas=tuple(float(x) for x in args.betas.split(",")),
+                         eps=args.eps, weight_decay=args.weight_decay, device_type=device.type)
+    decay = args.decay_steps if args.decay_steps is not None else max(1, total // 10)
+    sched = make_schedule(opt, total=total, warmup=args.warmup_steps, decay=decay,
+                          min_ratio=args.min_lr / args.lr if args.lr else 0.0, kind=args.schedule)
+    loader = StreamLoader(ds, num_workers=args.num_workers, pin_memory=device.type == "cuda")
+    start_step, seen_src, seen_tokens = 0, {}, 0
     if ckpt:
-        st = torch.load(os.path.join(ckpt, "trainer_state.pt"), map_location="cpu", weights_only=False)
+        st = load_trainer_state(ckpt)
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
-        loader_ckpt = st["loader"]
+        loader.load_state_dict(st["loader"])
         start_step = int(st["step"])
         if rank == 0:  # totals live on rank 0; the others count from zero (logs and checkpoints sum ranks)
             seen_src, seen_tokens = dict(st.get("source_tokens", {})), int(st.get("tokens", 0))
         log(f"resumed from {ckpt} at step {start_step}")
-    loader = StreamLoader(ds, num_workers=args.num_workers, pin_memory=device.type == "cuda")
-    if loader_ckpt is not None:
-        loader.load_state_dict(loader_ckpt)
     it = iter(loader)
     special = sorted(set(int(v) for v in sp.values()))
+    repl = torch.tensor(replacement_ids(build, tokenizer), dtype=torch.int64)
     use_bf16 = device.type == "cuda" and not args.no_bf16
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
-
-    def loader_state() -> dict:
-        st = loader.state_dict()
-        if distributed:
-            states = [None] * world
-            dist.all_gather_object(states, st)
-            st = merge_states(states)
-        return st
+    src_tokens = {}
+    for s in build.get("shards", []):
+        src_tokens[s["source"]] = src_tokens.get(s["source"], 0) + int(s.get("tokens", 0))
+    epoch_tokens = sum(plan["source_tokens"].values()) or 1
 
     def checkpoint(step):
-        st = loader_state()
-        tot_src, tot_tokens = dict(seen_src), seen_tokens
-        if distributed:  # consumed-token counters summed over ranks
-            got = [None] * world
-            dist.all_gather_object(got, (seen_src, seen_tokens))
-            tot_src, tot_tokens = {}, 0
-            for s_, t_ in got:
-                tot_tokens += t_
-                for k, v in s_.items():
-                    tot_src[k] = tot_src.get(k, 0) + v
+        states = ranks.gather(loader.state_dict())
+        tot_src = ranks.sum_counts(seen_src)
         if rank == 0:
-            path = save_checkpoint(args.output, step, model, opt, sched, st,
-                                   {"source_tokens": tot_src, "tokens": tot_tokens, "args": vars(args)}, args.keep)
-            log(f"checkpoint {path}")
-        if distributed:
-            dist.barrier()
+            state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "loader": merge_states(states),
+                     "source_tokens": tot_src, "tokens": sum(tot_src.values()), "args": vars(args)}
+            log(f"checkpoint {save_checkpoint(args.output, step, model, state, args.keep, tokenizer, build)}")
 
     history: list[dict] = []
-    t0, win_tokens = time.perf_counter(), 0
+    t_start = t0 = time.perf_counter()
+    win_tokens = 0
     model.train()
-    step = start_step
-    ended = False
+    step = saved = start_step
+    first_batch_s = None
     jsonl = open(args.log_jsonl, "a") if (args.log_jsonl and rank == 0) else None
-    while step < args.steps:
+    while step < total or args.epochs is not None:
         micro = []
         for _ in range(args.grad_accum):
             try:
                 micro.append(next(it))
             except StopIteration:
-                ended = True
                 break
-        if not micro:
+        if step == start_step:
+            first_batch_s = max(ranks.gather(time.perf_counter() - t_start))
+        n = int(ranks.reduce([len(micro)], "min")[0])  # every rank takes part, data or not: no rank waits alone
+        if n == 0:
             break
+        ended, micro = n < args.grad_accum, micro[:n]
+        lr = opt.param_groups[0]["lr"]
         masked = []
         for m_i, b in enumerate(micro):
-            g = step_generator(args.seed, step, m_i, rank)
-            inp, labels = mask_tokens(b["input_ids"], mask_id=int(sp["mask"]), vocab_size=vocab, special_ids=special,
-                                      rate=args.mask_rate, generator=g)
-            masked.append((inp, labels))
-        n_local = sum(int((lab != -100).sum()) for _, lab in masked)
-        n_all = torch.tensor([n_local], dtype=torch.float64, device=device)
-        if distributed:
-            dist.all_reduce(n_all)
-        denom = max(float(n_all.item()), 1.0)
-        loss_sum = 0.0
+            inp, labels = mask_tokens(b["input_ids"], mask_id=int(sp["mask"]), special_ids=special, replace_ids=repl,
+                                      rate=args.mask_rate, generator=step_generator(args.seed, step, m_i, rank))
+            idx = torch.nonzero(labels != IGNORE_INDEX).reshape(-1)
+            masked.append((inp, idx, labels[idx]))
+        denom = max(ranks.reduce([sum(int(i.numel()) for _, i, _ in masked)])[0], 1.0)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         h = hashlib.sha1()
-        for m_i, (b, (inp, labels)) in enumerate(zip(micro, masked)):
-            sync = (not distributed) or m_i == len(micro) - 1
-            ctx = nullcontext() if sync else net.no_sync()
+        for m_i, (b, (inp, idx, lab)) in enumerate(zip(micro, masked)):
+            ctx = net.no_sync() if (ranks.on and m_i < len(micro) - 1) else nullcontext()
             with ctx, autocast():
                 ls = net(inp.to(device, non_blocking=True), b["position_ids"].to(device, non_blocking=True),
-                         labels.to(device, non_blocking=True), b["cu_seqlens"].to(device, non_blocking=True),
-                         int(b["max_seqlen"]))
-                ((ls / denom) * (world if distributed else 1)).backward()
-            loss_sum += float(ls.detach())
+                         b["cu_seqlens"].to(device, non_blocking=True), int(b["max_seqlen"]),
+                         idx.to(device, non_blocking=True), lab.to(device, non_blocking=True), b["cu_seqlens"])
+                ((ls / denom) * world).backward()
+            loss_sum += ls.detach().double()
             h.update(b["input_ids"].numpy().tobytes())
-            for s, n in b["source_tokens"].items():
-                seen_src[s] = seen_src.get(s, 0) + n
+            for s, k in b["source_tokens"].items():
+                seen_src[s] = seen_src.get(s, 0) + k
             seen_tokens += b["num_tokens"]
             win_tokens += b["num_tokens"]
         if args.max_grad_norm:
@@ -318,41 +234,39 @@ def main(argv=None) -> dict[str, Any]:
         sched.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        lt = torch.tensor([loss_sum], dtype=torch.float64, device=device)
-        if distributed:
-            dist.all_reduce(lt)
-        loss = float(lt.item()) / denom
-        rec = {"step": step, "loss": loss, "lr": sched.get_last_lr()[0], "masked": int(denom),
-               "tokens": seen_tokens, "rows_sha1": h.hexdigest()[:16]}
+        loss = ranks.reduce([float(loss_sum)])[0] / denom  # the step's one wait for the device
+        rec = {"step": step, "loss": loss, "lr": lr, "masked": int(denom), "tokens": seen_tokens,
+               "rows_sha1": h.hexdigest()[:16]}
         history.append(rec)
         if jsonl:
             jsonl.write(json.dumps(rec) + "\n")
             jsonl.flush()
-        if step % args.log_every == 0 or step == args.steps or step == start_step + 1:
+        if step % args.log_every == 0 or step == total or step == start_step + 1:
             dt = time.perf_counter() - t0
-            all_src, all_win = dict(seen_src), win_tokens
-            if distributed:  # totals over ranks (every rank reaches this line at the same step)
-                got = [None] * world
-                dist.all_gather_object(got, (seen_src, win_tokens))
-                all_src, all_win = {}, 0
-                for s_, w_ in got:
-                    all_win += w_
-                    for k, v in s_.items():
-                        all_src[k] = all_src.get(k, 0) + v
-            tps = all_win / max(dt, 1e-9)
-            src = " ".join(f"{k}={v}" for k, v in sorted(all_src.items()))
-            log(f"step {step} loss {loss:.4f} lr {rec['lr']:.2e} tok/s {tps:,.0f} tokens {sum(all_src.values())} | {src}")
+            all_src = ranks.sum_counts(seen_src)
+            tps = ranks.reduce([win_tokens])[0] / max(dt, 1e-9)
+            done = sum(all_src.values())
+            eta = (time.perf_counter() - t_start) / (step - start_step) * max(total - step, 0)
+            per_src = " ".join(f"{k} {v / max(src_tokens.get(k, 1), 1):.2f}" for k, v in sorted(all_src.items()))
+            log(f"step {step}/{total} loss {loss:.4f} lr {lr:.2e} tok/s {tps:,.0f} tokens {done} "
+                f"epoch {done / epoch_tokens:.3f} | source epochs: {per_src} | eta {_eta(eta)}"
+                + (f" | first batch on every rank within {first_batch_s:.1f}s" if step == start_step + 1 else ""))
             t0, win_tokens = time.perf_counter(), 0
-        if args.save_every and step % args.save_every == 0 and step < args.steps:
+        if args.save_every and step % args.save_every == 0 and step < total:
             checkpoint(step)
-        if args.stop_after is not None and step >= args.stop_after:
+            saved = step
+        if (args.stop_after is not None and step >= args.stop_after) or ended:
             break
-        if ended:
-            break
-    if step > start_step:
+    if step > saved:
         checkpoint(step)
     if jsonl:
         jsonl.close()
-    if distributed:
-        dist.destroy_process_group()
-    return {"history": history, "step": step, "source_tokens": seen_src, "tokens": seen_tokens}
+    # the DDP reducer holds the process group: release it while the group is still registered, so the
+    # group is destroyed by destroy_process_group (which lets go of the GIL), not by the reducer
+    net = obj = ls = None  # noqa: F841
+    if args.compile:
+        torch._dynamo.reset()  # compiled graphs hold the module too
+    gc.collect()
+    ranks.close()
+    return {"history": history, "step": step, "source_tokens": seen_src, "tokens": seen_tokens,
+            "first_batch_s": first_batch_s if history else None}

@@ -60,14 +60,18 @@ def position_ids_from_cu_seqlens(cu_seqlens: torch.Tensor) -> torch.Tensor:
     return torch.arange(seg.numel(), device=cu.device) - cu[:-1][seg]
 
 
+def band_mask(n: int, window: int, device=None) -> torch.Tensor:
+    """Boolean ``(n, n)`` band ``|i - j| <= window``, built without an integer distance matrix."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).tril_(window).triu_(-window)
+
+
 def block_diagonal_mask(cu_seqlens: torch.Tensor, window: int | None = None) -> torch.Tensor:
     """Boolean ``(total, total)`` mask, True where query i may attend key j (same document
     and, with ``window``, ``|i - j| <= window``)."""
     seg = segment_ids(cu_seqlens)
     mask = seg[:, None] == seg[None, :]
     if window is not None:
-        pos = torch.arange(seg.numel(), device=seg.device)
-        mask &= (pos[:, None] - pos[None, :]).abs() <= window
+        mask &= band_mask(seg.numel(), window, seg.device)
     return mask
 
 
@@ -104,25 +108,42 @@ def _group_documents(lens: list[int], chunk_tokens: int) -> list[tuple[int, int]
     return groups
 
 
-def _sdpa_masked(q, k, v, cu_seqlens, scale, window, dropout_p, chunk_tokens):
-    total, heads, dim = q.shape
-    cu = cu_seqlens.to(torch.int64).tolist()
+_MASKS: dict = {}  # the layers of one forward share their masks (a few entries, newest kept)
+
+
+def _group_masks(cu: list[int], window, chunk_tokens: int, device):
+    key = (tuple(cu), window, chunk_tokens, str(device))
+    hit = _MASKS.get(key)
+    if hit is not None:
+        return hit
     lens = [cu[i + 1] - cu[i] for i in range(len(cu) - 1)]
     groups = _group_documents(lens, max(chunk_tokens, 1))
     spans = [(cu[a], cu[b]) for a, b in groups]
     L = max(e - s for s, e in spans)
+    mask = torch.zeros(len(spans), L, L, dtype=torch.bool, device=device)
+    eye = torch.eye(L, dtype=torch.bool, device=device)
+    for g, ((a, b), (s, e)) in enumerate(zip(groups, spans)):
+        n = e - s
+        local = cu_seqlens_from_lens(lens[a:b], device=device)
+        mask[g, :n, :n] = block_diagonal_mask(local, window)
+        mask[g, n:] = eye[n:]  # padded queries see themselves only (no NaN); their output is dropped
+    if len(_MASKS) >= 4:
+        _MASKS.pop(next(iter(_MASKS)))
+    _MASKS[key] = (spans, L, mask)
+    return _MASKS[key]
+
+
+def _sdpa_masked(q, k, v, cu_seqlens, scale, window, dropout_p, chunk_tokens, cu_host=None):
+    total, heads, dim = q.shape
+    cu = cu_host if cu_host is not None else cu_seqlens.to(torch.int64).tolist()
+    spans, L, mask = _group_masks(cu, window, chunk_tokens, q.device)
     G = len(spans)
     qg = q.new_zeros(G, L, heads, dim)
     kg = k.new_zeros(G, L, heads, k.shape[-1])
     vg = v.new_zeros(G, L, heads, v.shape[-1])
-    mask = torch.zeros(G, L, L, dtype=torch.bool, device=q.device)
-    eye = torch.eye(L, dtype=torch.bool, device=q.device)
-    for g, ((a, b), (s, e)) in enumerate(zip(groups, spans)):
+    for g, (s, e) in enumerate(spans):
         n = e - s
         qg[g, :n], kg[g, :n], vg[g, :n] = q[s:e], k[s:e], v[s:e]
-        local = cu_seqlens_from_lens(lens[a:b], device=q.device)
-        mask[g, :n, :n] = block_diagonal_mask(local, window)
-        mask[g, n:] = eye[n:]  # padded queries see themselves only (no NaN); their output is dropped
     out = F.scaled_dot_product_attention(
         qg.transpose(1, 2), kg.transpose(1, 2), vg.transpose(1, 2),
         attn_mask=mask[:, None], dropout_p=dropout_p, scale=scale,
@@ -135,10 +156,7 @@ def _sdpa_loop(q, k, v, cu_seqlens, scale, window, dropout_p):
     outs = []
     for i in range(len(cu) - 1):
         s, e = cu[i], cu[i + 1]
-        mask = None
-        if window is not None:
-            pos = torch.arange(e - s, device=q.device)
-            mask = (pos[:, None] - pos[None, :]).abs() <= window
+        mask = None if window is None else band_mask(e - s, window, q.device)
         o = F.scaled_dot_product_attention(
             q[s:e].transpose(0, 1), k[s:e].transpose(0, 1), v[s:e].transpose(0, 1),
             attn_mask=mask, dropout_p=dropout_p, scale=scale,
@@ -159,16 +177,21 @@ def varlen_attention(
     dropout_p: float = 0.0,
     backend: str = "auto",
     chunk_tokens: int | None = None,
+    cu_seqlens_cpu: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Attention restricted to each document of a packed sequence.
 
     ``q``/``k``/``v``: ``(total, heads, dim)``; returns ``(total, heads, dim)``.
     ``window``: bidirectional sliding-window half width (``|i-j| <= window``), None = global.
+    ``max_seqlen`` (an int) and ``cu_seqlens_cpu`` (a host copy of ``cu_seqlens``) let a caller keep
+    every host-device synchronisation out of the call: flash needs the first, the SDPA fallback the
+    second.  ``cu_seqlens`` is checked against the token count only when it lives on the host.
     """
     if q.shape[0] == 0:
         return q.new_zeros(q.shape)
-    if int(cu_seqlens[-1]) != q.shape[0]:
-        raise ValueError(f"cu_seqlens ends at {int(cu_seqlens[-1])}, but there are {q.shape[0]} tokens")
+    host = cu_seqlens_cpu if cu_seqlens_cpu is not None else (cu_seqlens if cu_seqlens.device.type == "cpu" else None)
+    if host is not None and not torch.compiler.is_compiling() and int(host[-1]) != q.shape[0]:
+        raise ValueError(f"cu_seqlens ends at {int(host[-1])}, but there are {q.shape[0]} tokens")
     scale = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
     if backend == "auto":
         backend = "flash" if (flash_attn_available() and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16)) else "sdpa"
@@ -182,10 +205,11 @@ def varlen_attention(
         return _flash_varlen(q, k, v, cu, cu, max_seqlen, max_seqlen, dropout_p=dropout_p,
                              softmax_scale=scale, causal=False, window_size=ws)
     if backend == "sdpa":
+        cu_host = (host if host is not None else cu_seqlens).to(torch.int64).tolist()
         if max_seqlen is None:
-            max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
+            max_seqlen = max(b - a for a, b in zip(cu_host[:-1], cu_host[1:]))
         chunk = max(int(chunk_tokens or 0), int(max_seqlen), 1)
-        return _sdpa_masked(q, k, v, cu_seqlens, scale, window, dropout_p, chunk)
+        return _sdpa_masked(q, k, v, cu_seqlens, scale, window, dropout_p, chunk, cu_host)
     if backend == "loop":
         return _sdpa_loop(q, k, v, cu_seqlens, scale, window, dropout_p)
     raise ValueError(f"unknown backend {backend!r} (auto, flash, sdpa, loop)")
@@ -193,10 +217,25 @@ def varlen_attention(
 
 # ---------------------------------------------------------------- transformers glue
 _BACKEND = {"name": "auto", "chunk_tokens": None}
+_CALLS = {"flash": 0, "sdpa": 0, "loop": 0}  # attention calls per backend (checked by bench.gpu_check)
+
+
+def _resolved(query) -> str:
+    return "flash" if (flash_attn_available() and query.is_cuda and query.dtype in (torch.float16, torch.bfloat16)) else "sdpa"
+
+
+def attention_calls(reset: bool = False) -> dict[str, int]:
+    """How many attention calls went to each backend since the last reset."""
+    out = dict(_CALLS)
+    if reset:
+        for k in _CALLS:
+            _CALLS[k] = 0
+    return out
 
 
 def _doc_varlen_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
-                          sliding_window=None, doc_cu_seqlens=None, doc_max_seqlen=None, **kwargs):
+                          sliding_window=None, doc_cu_seqlens=None, doc_max_seqlen=None, doc_cu_seqlens_cpu=None,
+                          **kwargs):
     """transformers attention-interface function: query/key/value ``(1, heads, total, dim)`` ->
     ``((1, total, heads, dim), None)``.  Requires ``doc_cu_seqlens`` (a packed batch is one sequence)."""
     if doc_cu_seqlens is None:
@@ -209,8 +248,9 @@ def _doc_varlen_attention(module, query, key, value, attention_mask, dropout: fl
     out = varlen_attention(
         query[0].transpose(0, 1), key[0].transpose(0, 1), value[0].transpose(0, 1),
         doc_cu_seqlens, doc_max_seqlen, scale=scaling, window=window, dropout_p=dropout,
-        backend=_BACKEND["name"], chunk_tokens=_BACKEND["chunk_tokens"],
+        backend=_BACKEND["name"], chunk_tokens=_BACKEND["chunk_tokens"], cu_seqlens_cpu=doc_cu_seqlens_cpu,
     )
+    _CALLS[_BACKEND["name"] if _BACKEND["name"] != "auto" else _resolved(query)] += 1
     return out.unsqueeze(0), None
 
 
