@@ -53,6 +53,13 @@ def plan(all20: dict, smalls: list[dict], nodes: int, cores: int, tokenize_mbs: 
     scale = full_total / rehearsed
     clinical_rehearsed = sum(v for n, v in text_bytes(all20["inputs"]).items() if n in CLINICAL) or 1.0
     ws = Counter(all20["worker_seconds"])
+    # workers time their stages by the clock: on a loaded machine that is more than the CPU they got;
+    # scale them to the CPU the phases' processes really used
+    ph = all20["build"]["phases"]
+    cpu = sum(ph.get(p, {}).get("all_cpu", 0.0) for p in ("read", "tokenize", "pack"))
+    clock = ws["total"] + ws["tokenize.total"] + ws["pack.total"]
+    ratio = min(1.0, cpu / clock) if cpu and clock else 1.0
+    ws = Counter({k: v * ratio for k, v in ws.items()})
     read_other = max(0.0, ws["total"] - sum(v for k, v in ws.items() if "." not in k and k != "total"))
     stages = {
         "read (parse, stage)": read_other * scale,
@@ -70,14 +77,15 @@ def plan(all20: dict, smalls: list[dict], nodes: int, cores: int, tokenize_mbs: 
     C = nodes * cores
     rows = [[k, v / 3600, 100 * v / total_cs] for k, v in stages.items()]
     rows.append(["total", total_cs / 3600, 100.0])
-    out = [f"all20: {full_total / 1e9:,.0f} GB of text (rehearsed {rehearsed / 1e6:,.1f} MB, x{scale:,.0f})",
+    out = [f"all20: {full_total / 1e9:,.0f} GB of text (rehearsed {rehearsed / 1e6:,.1f} MB, x{scale:,.0f}; "
+           f"worker clock seconds x {ratio:.2f} = CPU seconds)",
            fmt_table(rows, ["stage", "core-hours", "%"])]
 
     units = all20_units()
     U = sum(units.values())
     longest = max(((n, full[n] / units[n]) for n in full), key=lambda x: x[1])
     deid_bps = (clinical_rehearsed / ws["deid"]) if ws.get("deid") else deid_kbs * 1e3
-    per_unit_s = {n: full[n] / units[n] / (deid_bps if n in CLINICAL else tokenize_mbs * 1e6) for n in full}
+    per_unit_s = {n: full[n] / units[n] * (1 / (tokenize_mbs * 1e6) + (1 / deid_bps if n in CLINICAL else 0.0)) for n in full}
     pole = max(per_unit_s.items(), key=lambda x: x[1])
     wall = max(total_cs / C, pole[1])
     out.append(f"units: {U:,} ({', '.join(f'{n} {u:,}' for n, u in sorted(units.items(), key=lambda x: -x[1])[:5])}, ...)")
