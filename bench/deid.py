@@ -21,6 +21,11 @@ round of each is reported, with docs/s, MB/s (UTF-8 bytes, wall clock), MB per C
 on the shipped gold set (``tests/data/deid/gold.jsonl``) use overlap matching; presidio's
 entity names differ from ours (US_DRIVER_LICENSE, ...), so ``ANY`` (type-agnostic) is the
 comparable row, plus PERSON and the gold characters left uncovered (what redaction would leak).
+
+``--notes GOLD.jsonl`` (default: the development half of the PhysioNet deid gold standard at
+``../shared/deid-dev/gold_dev.jsonl`` when it is there): both sides are timed on those real
+nursing notes instead of generated ones, and recall per gold category (``HCPName``, ``Date``,
+``Location``...), precision and leaked characters are reported side by side on them.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from pathlib import Path
 from bench import common
 
 GOLD = Path(__file__).resolve().parent.parent / "tests" / "data" / "deid" / "gold.jsonl"
+DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "deid-dev" / "gold_dev.jsonl"
 
 
 def _stage(nlp_model):
@@ -64,7 +70,7 @@ def _tables(texts, batch):
 
 
 def run(n: int = 600, rounds: int = 3, baseline_docs: int | None = None, nlp_model: str | None = None, batch: int = 512,
-        gold_path=GOLD, gold_docs: int | None = None):
+        gold_path=GOLD, gold_docs: int | None = None, notes: str | None = None):
     from connectors.base import PLACEHOLDER_MIMIC_III
     from engine.deid.analyzer import build_default_analyzer
     from engine.deid.evaluate import score
@@ -72,7 +78,9 @@ def run(n: int = 600, rounds: int = 3, baseline_docs: int | None = None, nlp_mod
     from engine.deid.evaluate import read_gold
     from engine.stages.base import SourceContext
 
-    texts = [d["text"] for d in generate(n, seed=11)]
+    real = read_gold(notes) if notes else None
+    texts = [d["text"] for d in real] if real else [d["text"] for d in generate(n, seed=11)]
+    n = len(texts)
     base_texts = texts[: baseline_docs or n]
     mb_all = sum(len(t.encode()) for t in texts) / 1e6
     mb_base = sum(len(t.encode()) for t in base_texts) / 1e6
@@ -139,13 +147,31 @@ def run(n: int = 600, rounds: int = 3, baseline_docs: int | None = None, nlp_mod
         },
         "recall_gold": {"stage": summ(ours_s), "presidio_default": summ(theirs_s)},
         "rounds": rounds,
+        "notes": "real" if real else "generated",
     }
+    if real:
+        ours = st.engine.annotate(texts)
+        theirs = [default.analyze(t, language="en") for t in texts]
+        res["recall_notes"] = {
+            "stage": _categories(score(real, [[(h.start, h.end, h.entity) for h in hs] for hs in ours])),
+            "presidio_default": _categories(score(real, [[(r.start, r.end, r.entity_type) for r in rs] for rs in theirs])),
+        }
     res["ratio_mb_s"] = round(res["stage"]["mb_s"] / res["presidio_default"]["mb_s"], 2)
     res["ratio_cpu"] = round(res["stage"]["mb_per_cpu_s"] / res["presidio_default"]["mb_per_cpu_s"], 2)
     return res
 
 
+def _categories(s: dict) -> dict:
+    out = {k: v["recall"] for k, v in s.get("categories", {}).items()}
+    out.update(ANY_recall=s["ANY"]["recall"], ANY_precision=s["ANY"]["precision"],
+               leaked_chars=s["_summary"]["leaked_chars"], gold_chars=s["_summary"]["gold_chars"])
+    return out
+
+
 def _args(ap) -> None:
+    ap.add_argument("--notes", default=str(DEV) if DEV.exists() else None,
+                    help="real notes with gold spans (JSONL) to time and score on (default: the deid development set when present)")
+    ap.add_argument("--generated", action="store_true", help="time on generated notes even when --notes has a default")
     ap.add_argument("--n", type=int, default=600, help="generated notes")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--baseline-docs", type=int, default=None, help="notes for presidio default (default: all)")
@@ -156,14 +182,14 @@ def _args(ap) -> None:
 
 def _run(a) -> dict:
     if a.small:
-        a.n, a.rounds, a.gold_docs = 40, 1, 40
-    return run(a.n, a.rounds, a.baseline_docs, a.nlp_model, gold_docs=a.gold_docs)
+        a.n, a.rounds, a.gold_docs, a.generated = 40, 1, 40, True
+    return run(a.n, a.rounds, a.baseline_docs, a.nlp_model, gold_docs=a.gold_docs, notes=None if a.generated else a.notes)
 
 
 def table(res: dict) -> str:
     s, d = res["stage"], res["presidio_default"]
     lines = [
-        f"de-id bench: {res['docs']} generated notes, {res['mb']} MB, spaCy {res['nlp_model']}, best of {res['rounds']} rounds, 1 core",
+        f"de-id bench: {res['docs']} {res.get('notes', 'generated')} notes, {res['mb']} MB, spaCy {res['nlp_model']}, best of {res['rounds']} rounds, 1 core",
         f"  DeidStage          {s['docs_s']:9.1f} docs/s  {s['mb_s']:7.3f} MB/s  {s['mb_per_cpu_s']:7.3f} MB/cpu-s  hits={s['hits']}",
         f"  presidio default   {d['docs_s']:9.1f} docs/s  {d['mb_s']:7.3f} MB/s  {d['mb_per_cpu_s']:7.3f} MB/cpu-s  hits={d['hits']}  ({d['docs']} notes)",
         f"  ratio              {res['ratio_mb_s']:.1f}x wall, {res['ratio_cpu']:.1f}x CPU time",
@@ -172,6 +198,12 @@ def table(res: dict) -> str:
         r = res["recall_gold"][k]
         lines.append(f"  gold {k:17s} ANY recall {r['any_recall']:.3f} precision {r['any_precision']:.3f}  "
                      f"PERSON recall {r['person_recall']:.3f}  leaked {r['leaked_chars']}/{r['gold_chars']} chars")
+    if res.get("recall_notes"):
+        ours, theirs = res["recall_notes"]["stage"], res["recall_notes"]["presidio_default"]
+        lines.append(f"  real notes, recall per gold category   {'DeidStage':>10s} {'presidio':>10s}")
+        for k in ours:
+            fmt = "{:10d}" if k.endswith("chars") else "{:10.3f}"
+            lines.append(f"    {k:36s} {fmt.format(ours[k])} {fmt.format(theirs.get(k, 0))}")
     return "\n".join(lines)
 
 

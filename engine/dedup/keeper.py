@@ -96,6 +96,7 @@ def pick_keepers(q: int, uris: list[str], out_uri: str) -> dict:
             "dup_of": keeper.take(pa.array(drop)),
             "unit_id": d.column("unit_id"),
             "text": pa.nulls(n, pa.large_string()),
+            "phi_spans": pa.nulls(n, pa.string()),
         }
     ).cast(DROP_SCHEMA)
     out = out.sort_by([("source", "ascending"), ("doc_id", "ascending")])

@@ -19,7 +19,7 @@ import time
 
 
 def _engine(args):
-    from engine.deid.engine import DeidEngine
+    from engine.deid.detector import DeidEngine
 
     return DeidEngine(
         nlp_model=args.nlp_model, score_threshold=args.score_threshold, prescreen=args.prescreen
@@ -67,7 +67,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_scan(args) -> int:
-    from engine.deid.engine import count
+    from engine.deid.detector import count
     from engine.deid.evaluate import read_gold
 
     docs = read_gold(args.file)

@@ -115,26 +115,56 @@ def _occurrences(text: str, anchors, pos: int, n: int, whole: bool = False) -> l
     return sorted(found)
 
 
+#: how far a region is widened to the next whitespace (bounded: linear on lines without spaces)
+_WIDEN = 64
+
+
 def _regions(text: str, starts: list[int], left: int, right: int, pos: int, n: int) -> list[list[int]]:
-    """Merged stretches of the line around each anchor, widened to whitespace."""
+    """Merged stretches of the line around each anchor, widened to whitespace.
+
+    Linear in the text: the anchors are sorted, so each line's start and end are searched for
+    once (not once per anchor: a 600 KB line of digit shapes has ~10^5 anchors), and an anchor
+    whose stretch overlaps the current one only moves its end.
+    """
     out: list[list[int]] = []
     find, rfind = text.find, text.rfind
+    ls, le, prev = pos, -1, pos
+    cur_b = cur_le = -1  # current stretch: raw end (before widening) and its line's end
+
+    def widen_right(b: int, le: int) -> int:
+        if b >= le:
+            return le
+        hi = min(le, b + _WIDEN)
+        ks = [k for k in (find(" ", b, hi), find("\t", b, hi)) if k >= 0]
+        return min(ks) if ks else hi
+
     for p in starts:
-        ls = max(pos, rfind("\n", pos, p) + 1)
-        le = find("\n", p, n)
-        if le < 0:
-            le = n
+        if p >= le:  # a new line (or the first anchor): search only the text since the last anchor
+            k = rfind("\n", prev, p)
+            if k >= 0:
+                ls = k + 1
+            le = find("\n", p, n)
+            if le < 0:
+                le = n
+        prev = p
         a, b = max(ls, p - left), min(le, p + right + 8)
+        if out and a <= cur_b:  # overlaps the current stretch
+            if b > cur_b:
+                cur_b, cur_le = b, le
+            continue
         if a > ls:
-            k = max(rfind(" ", ls, a), rfind("\t", ls, a))
-            a = k + 1 if k >= 0 else ls
-        if b < le:
-            ks = [k for k in (find(" ", b, le), find("\t", b, le)) if k >= 0]
-            b = min(ks) if ks else le
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
+            lo = max(ls, a - _WIDEN)
+            k = max(rfind(" ", lo, a), rfind("\t", lo, a))
+            a = k + 1 if k >= 0 else lo
+        if out:
+            out[-1][1] = widen_right(cur_b, cur_le)
+            if a <= out[-1][1]:
+                cur_b, cur_le = max(cur_b, b), le
+                continue
+        out.append([a, b])
+        cur_b, cur_le = b, le
+    if out:
+        out[-1][1] = max(out[-1][1], widen_right(cur_b, cur_le))
     return out
 
 
@@ -211,9 +241,67 @@ def spans(pat: P.PhiPattern, text: str, pos: int = 0, endpos: int | None = None)
             return
 
 
-def clinical_recognizers(entities=None) -> list[ClinicalPatternRecognizer]:
+class NoteRecognizer(EntityRecognizer):
+    """Names, places, dates and phones as real notes write them: :func:`engine.deid.notes.scan`
+    (word tables and context) and :func:`engine.deid.note_dates.scan`.
+
+    Both work per note (a name found once is found everywhere in its note), so when the
+    engine joins several notes into one text it sets :attr:`bounds` (start offsets of the
+    notes in the joined text) and each note is scanned on its own.
+    """
+
+    ENTITIES = (P.PERSON, P.LOCATION, P.DATE, P.PHONE)
+
+    def __init__(self, entities=None):
+        self.bounds: list[int] | None = None
+        super().__init__(
+            supported_entities=[e for e in self.ENTITIES if entities is None or e in entities],
+            name="ClinicalNoteRecognizer",
+            supported_language="en",
+            version="1",
+            context=None,
+        )
+
+    def load(self) -> None:  # tables are loaded on first use (engine.deid.lexicon.tables)
+        pass
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        from engine.deid import note_dates, notes
+
+        wanted = set(self.supported_entities) & set(entities or self.supported_entities)
+        bounds = self.bounds or [0]
+        out: list[RecognizerResult] = []
+        for k, a in enumerate(bounds):
+            b = bounds[k + 1] - 1 if k + 1 < len(bounds) else len(text)
+            note = text[a:b] if (a, b) != (0, len(text)) else text
+            for f in notes.scan(note) + note_dates.scan(note):
+                if f.entity in wanted:
+                    out.append(
+                        RecognizerResult(
+                            f.entity,
+                            f.start + a,
+                            f.end + a,
+                            f.score,
+                            analysis_explanation=AnalysisExplanation(
+                                recognizer=self.name, original_score=f.score, pattern_name="note_" + f.rule
+                            ),
+                            recognition_metadata={
+                                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                                "pattern": "note_" + f.rule,
+                            },
+                        )
+                    )
+        return out
+
+
+def clinical_recognizers(entities=None, notes: bool = True) -> list[EntityRecognizer]:
+    """One pattern recognizer per entity type, plus (``notes``) the :class:`NoteRecognizer`."""
     by_type: dict[str, list[P.PhiPattern]] = {}
     for pat in P.PATTERNS:
         if entities is None or pat.entity in entities:
             by_type.setdefault(pat.entity, []).append(pat)
-    return [ClinicalPatternRecognizer(ent, pats) for ent, pats in by_type.items()]
+    out: list[EntityRecognizer] = [ClinicalPatternRecognizer(ent, pats) for ent, pats in by_type.items()]
+    if notes and (entities is None or set(entities) & set(NoteRecognizer.ENTITIES)):
+        out.append(NoteRecognizer(entities))
+    return out

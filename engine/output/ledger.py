@@ -19,7 +19,7 @@ COUNT_FIELDS = ("read", *BUCKETS, "tokens", "rows", "segments", "split_documents
 
 def empty_source(weight: float, priority: int) -> dict:
     d = {k: 0 for k in COUNT_FIELDS}
-    d.update({"weight": weight, "priority": priority, "phi_hits": {}, "reasons": {}})
+    d.update({"weight": weight, "priority": priority, "phi_hits": {}, "phi_hits_rejected": {}, "reasons": {}})
     return d
 
 
@@ -29,6 +29,7 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
     out = {s.name: empty_source(s.weight, s.priority) for s in manifest.sources}
     reasons: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     phi: dict[str, Counter] = defaultdict(Counter)
+    phi_rej: dict[str, Counter] = defaultdict(Counter)
     for m in [*unit_markers, *token_markers]:
         s = out[m["source"]]
         s["read"] += m.get("read", 0)
@@ -36,6 +37,8 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
         for k, v in m["counts"].items():
             if k.startswith("phi:"):
                 phi[m["source"]][k[4:]] += v
+            elif k.startswith("phi_rejected:"):
+                phi_rej[m["source"]][k[13:]] += v
             elif k in s:
                 s[k] += v
         for b, rs in m.get("reasons", {}).items():
@@ -43,7 +46,9 @@ def aggregate(manifest, unit_markers: list[dict], token_markers: list[dict], gro
     for g in group_markers:
         out[g["source"]]["rows"] += sum(sh["rows"] for sh in g["shards"])
     for name, s in out.items():
+        # phi_hits: every hit the de-id stage saw; phi_hits_rejected: those in deid_rejected documents
         s["phi_hits"] = dict(sorted(phi[name].items()))
+        s["phi_hits_rejected"] = dict(sorted(phi_rej[name].items()))
         s["reasons"] = {b: top_reasons(c) for b, c in sorted(reasons[name].items())}
     return out
 

@@ -212,6 +212,18 @@ def _n(v) -> str:
     return _e(v)
 
 
+def phi_split_rows(src: dict[str, dict]) -> list[list]:
+    """Per source: PHI hits in documents that passed the de-id stage vs in rejected ones, and
+    both per 1,000 documents read."""
+    rows = []
+    for n, s in src.items():
+        total = sum(s.get("phi_hits", {}).values())
+        rej = sum(s.get("phi_hits_rejected", {}).values())
+        per = 1000.0 / s["read"] if s.get("read") else 0.0
+        rows.append([n, total - rej, rej, s.get("deid_rejected", 0), round((total - rej) * per, 1), round(rej * per, 1)])
+    return rows
+
+
 def _table(tid: str, head: list[str], rows: list[list], total: list | None = None, numeric_from: int = 1) -> str:
     h = "".join(f"<th>{_e(c)}</th>" for c in head)
     body = []
@@ -296,6 +308,11 @@ def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) ->
     if types:
         body = [[n] + [s.get("phi_hits", {}).get(t, 0) for t in types] for n, s in src.items()]
         parts.append(_table("phi", ["source", *types], body))
+        parts.append('<p class="note">Hits split by what became of the document: passed the de-id stage '
+                     "(redacted or under the reject threshold) or rejected (<code>deid_rejected</code>, no text "
+                     "kept under OUT); per 1,000 documents read from the source.</p>")
+        parts.append(_table("phi-split", ["source", "hits passed", "hits rejected", "docs rejected",
+                                          "passed per 1k docs", "rejected per 1k docs"], phi_split_rows(src)))
     else:
         parts.append('<p class="note">No PHI hits recorded (sources with <code>deid: skip</code> are not scanned).</p>')
         parts.append(_table("phi", ["source", "hits"], [[n, 0] for n in src]))

@@ -44,8 +44,10 @@ def reason_key(reason: str) -> str:
 
 
 def drops_table(drops: list[Drop], source: str, unit_id: str | None) -> pa.Table:
-    """Quarantine rows; text is kept only for quarantined and de-id rejected documents."""
-    keep_text = {"quarantined", "deid_rejected"}
+    """Quarantine rows.  A ``quarantined`` record keeps its text (a person must see what could
+    not be read); a ``deid_rejected`` one never does: ids, location, PHI types (reason) and
+    offsets (``phi_spans``) only, so OUT holds no note text (see :func:`rejected_text_table`)."""
+    keep_text = {"quarantined"}
     return pa.table(
         {
             "doc_id": [d.doc_id for d in drops],
@@ -57,8 +59,25 @@ def drops_table(drops: list[Drop], source: str, unit_id: str | None) -> pa.Table
             "dup_of": [None] * len(drops),
             "unit_id": [unit_id] * len(drops),
             "text": [d.text if d.bucket in keep_text else None for d in drops],
+            "phi_spans": [d.spans for d in drops],
         },
         schema=DROP_SCHEMA,
+    )
+
+
+def rejected_text_table(drops: list[Drop], source: str) -> pa.Table | None:
+    """The text of the ``deid_rejected`` documents, for ``deid.rejected_text_uri`` (outside OUT)."""
+    rej = [d for d in drops if d.bucket == "deid_rejected" and d.text is not None]
+    if not rej:
+        return None
+    return pa.table(
+        {
+            "doc_id": [d.doc_id for d in rej],
+            "source": [source] * len(rej),
+            "reason": [d.reason for d in rej],
+            "phi_spans": [d.spans for d in rej],
+            "text": pa.array([d.text for d in rej], pa.large_string()),
+        }
     )
 
 
@@ -163,6 +182,10 @@ class StagedUnit:
         if self.drops:
             qfile = lay.quarantine(self.unit.source, uid)
             fsio.write_parquet(qfile, drops_table(self.drops, self.unit.source, uid))
+            rejected_uri = self.worker.manifest.deid.rejected_text_uri
+            rej = rejected_text_table(self.drops, self.unit.source) if rejected_uri else None
+            if rej is not None:
+                fsio.write_parquet(fsio.join(rejected_uri, self.unit.source, f"{uid}.parquet"), rej)
         keyed = bool(keys.num_rows) and keys.column("key").null_count < keys.num_rows
         return keyed, qfile
 

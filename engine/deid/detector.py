@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 CHUNK_CHARS = 1 << 20
 #: ``Hit.recognizer`` of spaCy NER hits
 NER = "spacy_ner"
+#: what the note recognizer needs at least: a word, a digit shape of a date, year or phone
+_NOTE_GATE = re.compile(r"[A-Za-z]{2}|\d[/\-]\d|\d{4}|'\d\d|\d\d'")
 
 
 class Hit(NamedTuple):
@@ -88,7 +90,7 @@ def _ner_name_ok(span: str) -> bool:
 def resolve(hits: Iterable[Hit]) -> list[Hit]:
     """Overlapping hits keep the higher score, then the longer span; sorted by offset."""
     # pattern hits first (they carry their context), then NER; higher score, then longer span
-    ranked = sorted(hits, key=lambda h: (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity))
+    ranked = sorted(hits, key=lambda h: (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity, h.recognizer))
     taken: list[tuple[int, int]] = []
     kept: list[Hit] = []
     for h in ranked:
@@ -99,7 +101,7 @@ def resolve(hits: Iterable[Hit]) -> list[Hit]:
             continue
         taken.insert(i, (h.start, h.end))
         kept.append(h)
-    kept.sort(key=lambda h: (h.start, h.end, h.entity))
+    kept.sort(key=lambda h: (h.start, h.end, h.entity, h.recognizer))
     return kept
 
 
@@ -141,6 +143,7 @@ class DeidEngine:
         prescreen: str | bool = "doc",
         ner_entities: Sequence[str] = ("PERSON",),
         ner_batch_size: int = 32,
+        notes: bool = True,
     ) -> None:
         unknown = [e for e in (entities or ()) if e not in P.ENTITIES and e not in ner_entities]
         if unknown:
@@ -157,6 +160,7 @@ class DeidEngine:
         self.prescreen = prescreen
         self.ner_entities = [e for e in ner_entities if not entities or e in entities]
         self.ner_batch_size = ner_batch_size
+        self.notes = notes
         self.analyzer = None
         self._artifacts = None
         self._spacy_rec = None
@@ -183,8 +187,11 @@ class DeidEngine:
 
         eng = nlp_engine(self.nlp_model, ner_only=True)
         registry = RecognizerRegistry(supported_languages=["en"])
-        for r in clinical_recognizers([e for e in self.entities if e in P.ENTITIES]):
+        self._note_rec = None
+        for r in clinical_recognizers([e for e in self.entities if e in P.ENTITIES], notes=self.notes):
             registry.add_recognizer(r)
+            if r.name == "ClinicalNoteRecognizer":
+                self._note_rec = r
         self.analyzer = AnalyzerEngine(
             registry=registry, nlp_engine=eng, supported_languages=["en"], context_aware_enhancer=_NoContext()
         )
@@ -220,7 +227,7 @@ class DeidEngine:
         for i, t in enumerate(texts):
             if not t:
                 continue
-            if self.prescreen == "doc" and not P.could_match(t):
+            if self.prescreen == "doc" and not self.could_match(t):
                 continue
             chunk_map.append((size, i, 0))
             chunk_parts.append(t)
@@ -246,8 +253,14 @@ class DeidEngine:
             out.append(hits)
         return out
 
+    def could_match(self, text: str) -> bool:
+        """The document gate: False only when no recognizer can find anything in ``text``."""
+        return self.notes and _NOTE_GATE.search(text) is not None or P.could_match(text)
+
     def _run_chunk(self, parts: list[str], cmap: list[tuple[int, int, int]], raw: list[list[Hit]]) -> None:
         chunk = "\n".join(parts)
+        if self._note_rec is not None:
+            self._note_rec.bounds = [c for c, _, _ in cmap]
         results = self.analyzer.analyze(
             chunk,
             language="en",
