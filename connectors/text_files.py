@@ -2,12 +2,14 @@
 tree or from the members of a ``.zip`` / ``.tar(.gz)`` archive, read through fsspec without
 unpacking to disk.
 
-Many small files are grouped into work units of ``files_per_unit`` files (default 512) so
-Ray tasks stay coarse enough.  Options:
+Many small files are grouped into work units of up to ``files_per_unit`` files and up to
+``unit_bytes`` bytes (uncompressed member sizes for archives), so tasks stay coarse enough
+without one unit growing past the size a task should hold.  Options:
 
 * ``pattern``: glob (``fnmatch``) the file or member names must match (default ``*.txt``), or a
   list of globs (a name matching any of them is read).
-* ``files_per_unit``: files per work unit.
+* ``files_per_unit``: most files per work unit (default 512).
+* ``unit_bytes``: most bytes per work unit (default: the manifest's ``resources.unit_bytes``).
 * ``encoding``: default ``utf-8``; bytes that do not decode quarantine the file.
 
 The document id is the path relative to the URI's fixed prefix (or the archive member name);
@@ -39,15 +41,37 @@ def is_archive(path: str) -> bool:
     return path.lower().endswith(_ARCHIVE)
 
 
-def list_members(uri: str) -> list[str]:
-    """Regular-file member names of a zip or tar archive, in archive order."""
+def member_sizes(uri: str) -> list[tuple[str, int]]:
+    """``(name, uncompressed size)`` of the regular-file members of a zip or tar archive, in archive order."""
     with fsio.open_input(uri, "rb", compression=None) as f:
         if uri.lower().endswith(".zip"):
             with zipfile.ZipFile(f) as z:
-                return [i.filename for i in z.infolist() if not i.is_dir()]
+                return [(i.filename, i.file_size) for i in z.infolist() if not i.is_dir()]
         mode = "r:gz" if uri.lower().endswith((".gz", ".tgz")) else "r:"
         with tarfile.open(fileobj=f, mode=mode) as t:
-            return [m.name for m in t.getmembers() if m.isfile()]
+            return [(m.name, m.size) for m in t.getmembers() if m.isfile()]
+
+
+def list_members(uri: str) -> list[str]:
+    """Regular-file member names of a zip or tar archive, in archive order."""
+    return [name for name, _ in member_sizes(uri)]
+
+
+def runs(items: list[tuple[object, int]], max_files: int, max_bytes: int) -> list[list]:
+    """Consecutive ``(item, size)`` runs of at most ``max_files`` items and ``max_bytes`` bytes (an item
+    larger than ``max_bytes`` is a run of its own)."""
+    out: list[list] = []
+    cur: list = []
+    size = 0
+    for item, n in items:
+        if cur and (len(cur) >= max_files or size + n > max_bytes):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(item)
+        size += n
+    if cur:
+        out.append(cur)
+    return out
 
 
 def iter_members(uri: str, names: set[str], max_bytes: int) -> Iterator[tuple[str, bytes | Exception]]:
@@ -116,6 +140,7 @@ class TextFilesConnector(Connector):
 
     def discover(self) -> list[WorkUnit]:
         per = int(self.options.get("files_per_unit", 512))
+        most = int(self.options.get("unit_bytes") or (self.manifest.resources.unit_bytes if self.manifest is not None else 256 << 20))
         units: list[WorkUnit] = []
         seen: set[str] = set()
         for uri in self.source.uris:
@@ -127,18 +152,17 @@ class TextFilesConnector(Connector):
             for f in files:
                 if is_archive(f):
                     size, version = fsio.identity(f)
-                    members = [m for m in list_members(f) if self.matches(m)]
-                    for i in range(0, len(members), per):
-                        units.append(WorkUnit(self.source.name, f, size, version, members=tuple(members[i : i + per])))
+                    members = [(m, n) for m, n in member_sizes(f) if self.matches(m)]
+                    for run in runs(members, per, most):
+                        units.append(WorkUnit(self.source.name, f, size, version, members=tuple(run)))
                 elif self.matches(os.path.basename(f)):
                     plain.append(f)
             prefix = _fixed_prefix(uri)
-            for i in range(0, len(plain), per):
-                group = plain[i : i + per]
-                ident = [_identity(g) for g in group]
-                version = hashlib.sha1("|".join(f"{s}:{v}" for s, v in ident).encode()).hexdigest()[:16]
+            ident = {g: _identity(g) for g in plain}
+            for group in runs([(g, ident[g][0]) for g in plain], per, most):
+                version = hashlib.sha1("|".join(f"{ident[g][0]}:{ident[g][1]}" for g in group).encode()).hexdigest()[:16]
                 rel = tuple(g[len(prefix):] if g.startswith(prefix) else g for g in group)
-                units.append(WorkUnit(self.source.name, prefix, sum(s for s, _ in ident), version, members=rel))
+                units.append(WorkUnit(self.source.name, prefix, sum(ident[g][0] for g in group), version, members=rel))
         return units
 
     def read(self, unit: WorkUnit) -> Iterator[Record]:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from engine.core import fsio
 from engine.output import ledger
+from engine.output.idset import IdTally, parts_for
 from engine.core.fsio import read_parquet
 from engine.core.records import BUCKETS, DROP_BUCKETS
 from engine.output.reader import ShardChecksumError, open_shard, shard_entries
@@ -58,8 +59,16 @@ def audit(out: str) -> dict:
         errors.append("build.json says the build is not complete")
     if doc.get("ledger_sha256") and ledger.ledger_digest(doc["sources"], doc["shards"], doc.get("quarantine", [])) != doc["ledger_sha256"]:
         errors.append("build.json was edited after the build: its counts or listings no longer match its ledger_sha256")
+    # one id hash per segment and quarantine record, spilled by hash partition when there are many
+    listed_ids = sum(int(sh.get("segments") or sh.get("rows") or 0) for sh in doc["shards"])
+    listed_ids += sum(sum(q.get("counts", {}).values()) for q in doc.get("quarantine", []))
+    with IdTally(parts_for(listed_ids)) as ids:
+        return _audit(out, doc, errors, ids, (L, cls_id, sep_id, max_id))
+
+
+def _audit(out: str, doc: dict, errors: list[str], ids: IdTally, limits: tuple[int, int, int, int]) -> dict:
+    L, cls_id, sep_id, max_id = limits
     derived: dict[str, Counter] = defaultdict(Counter)
-    written_ids: dict[str, list[np.ndarray]] = defaultdict(list)
     listed_shards = set()
 
     for sh, entry in zip(doc["shards"], shard_entries(out, doc["shards"])):
@@ -114,7 +123,7 @@ def audit(out: str) -> dict:
             srcs = set(b.column("source").dictionary.to_pylist()) if b.num_rows else set()
             if srcs - {src}:
                 errors.append(f"shard {sh['path']}: rows of another source ({sorted(srcs - {src})})")
-            written_ids[src].append(_id_hashes(dids_col.values.to_pylist()))
+            ids.add(src, "written", _id_hashes(dids_col.values.to_pylist()))
             rows += b.num_rows
             tokens += int(row_len.sum())
             segs += int(seg_counts.sum())
@@ -130,7 +139,6 @@ def audit(out: str) -> dict:
         if rel.endswith(".arrow") and rel not in listed_shards:
             errors.append(f"shard file {rel} is not listed in build.json")
 
-    dropped_ids: dict[str, list[np.ndarray]] = defaultdict(list)
     listed_q = set()
     for q in doc.get("quarantine", []):
         listed_q.add(q["path"])
@@ -149,7 +157,7 @@ def audit(out: str) -> dict:
         for b, n in q.get("counts", {}).items():
             if b in DROP_BUCKETS and counts.get(b, 0) != n:
                 errors.append(f"quarantine file {q['path']}: {counts.get(b, 0)} {b} records, listed {n}")
-        dropped_ids[q["source"]].append(_id_hashes(t.column("doc_id").to_pylist()))
+        ids.add(q["source"], "dropped", _id_hashes(t.column("doc_id").to_pylist()))
     for uri in fsio.listdir(fsio.join(out, "quarantine")):
         rel = fsio.relpath(out, uri)
         if rel.endswith(".parquet") and rel not in listed_q:
@@ -157,19 +165,16 @@ def audit(out: str) -> dict:
 
     result: dict[str, dict] = {}
     for name, s in doc["sources"].items():
-        w = np.unique(np.concatenate(written_ids[name])) if written_ids[name] else np.zeros(0, np.uint64)
+        written, both = ids.distinct_and_overlap(name, "written", "dropped")
         d = derived[name]
-        d["written"] = int(len(w))
-        if len(w) < s.get("written", 0):
-            errors.append(f"{name}: {s['written'] - len(w):,} written document(s) share an id with another")
-        if dropped_ids[name]:
-            dropped = np.concatenate(dropped_ids[name])
-            both = np.intersect1d(w, dropped)
-            if len(both):
-                errors.append(f"{name}: {len(both)} document id(s) are both in shards and in quarantine")
-            repeats = len(dropped) - len(np.unique(dropped))
-            if repeats:
-                errors.append(f"{name}: {repeats} quarantine record(s) repeat a document id")
+        d["written"] = written
+        if written < s.get("written", 0):
+            errors.append(f"{name}: {s['written'] - written:,} written document(s) share an id with another")
+        if both:
+            errors.append(f"{name}: {both} document id(s) are both in shards and in quarantine")
+        dropped, dropped_distinct = ids.counts(name, "dropped")
+        if dropped > dropped_distinct:
+            errors.append(f"{name}: {dropped - dropped_distinct} quarantine record(s) repeat a document id")
         row = {"read": int(s["read"])}
         for k in AUDIT_FIELDS[1:]:
             row[k] = int(d.get(k, 0))

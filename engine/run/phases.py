@@ -14,6 +14,7 @@ from engine.core.executor import Task
 from engine.core.markers import ReadDone, ReadFailed, TokenizeDone, read_marker
 from engine.core.records import WorkUnit
 from engine.dedup import exact as dedup_exact
+from engine.dedup.groups import GroupPlan, combine_group, route_drops
 from engine.steps.read import read_unit
 from engine.steps.tokenize import tokenize_unit
 
@@ -55,33 +56,39 @@ def read_phase(run, units: list[WorkUnit]) -> dict[str, ReadDone | ReadFailed]:
     return markers
 
 
-def dedup_phase(run, units: list[WorkUnit], markers: dict[str, ReadDone | ReadFailed]) -> list[str]:
-    """Supersede ("latest version wins"), exact and near dedup; returns the drop tables, in precedence order."""
+def dedup_phase(run, units: list[WorkUnit], markers: dict[str, ReadDone | ReadFailed]) -> dict[str, list[str]]:
+    """Supersede ("latest version wins"), exact and near dedup; returns, per unit, the drop table its
+    tokenize step applies (one per unit group: storage requests O(units + partitions))."""
     t0 = time.time()
     m, lay = run.manifest, run.layout
     P = m.resources.dedup_partitions
-    key_uris = [lay.keys(u.unit_id) for u in units]
+    gp = GroupPlan(lay.staging, [u.unit_id for u in units], P)
+    run.executor.run([Task(g, combine_group, args) for g, args in gp.combine_args(lay.keys) if not fsio.exists(args[1])],
+                     lambda g, r: None)
+    key_uris = gp.key_files()
     drop_uris: list[str] = []
     stats: Counter = Counter()
 
-    def reduce(kind: str, fn, extra: tuple) -> list[str]:
+    def reduce(kind: str, fn, inputs: list[str], extra) -> list[str]:
         outs = [lay.drops(kind, p) for p in range(P)]
-        todo = [Task(p, fn, (p, key_uris, *extra(outs[p]))) for p in range(P) if not fsio.exists(outs[p])]
+        todo = [Task(p, fn, (p, inputs, *extra(outs[p]))) for p in range(P) if not fsio.exists(outs[p])]
         run.executor.run(todo, lambda p, r: stats.update({f"{kind}:{k}": v for k, v in r.items() if isinstance(v, int)}))
         return outs
 
     supersede: list[str] = []
     if any(markers[u.unit_id].keyed for u in units):
-        supersede = reduce("supersede", dedup_exact.reduce_supersede, lambda out: (out, P))
+        supersede = reduce("supersede", dedup_exact.reduce_supersede, gp.keyed_files(), lambda out: (out, P))
         drop_uris += supersede
     if m.dedup.exact:
-        drop_uris += reduce("exact", dedup_exact.reduce_exact, lambda out: (supersede, out))
+        drop_uris += reduce("exact", dedup_exact.reduce_exact, key_uris, lambda out: (supersede, out))
     if m.dedup.near is not None and m.dedup.near.enabled:
         drop_uris += _near(run, units, markers, list(drop_uris), stats)
+    run.executor.run([Task(a, route_drops, args) for a, args in gp.route_args(drop_uris)
+                      if not all(fsio.exists(o) for o in args[2])], lambda a, r: None)
     run.timings["dedup"] = time.time() - t0
     run.dedup_stats = dict(stats)
     run.progress.say("dedup: " + dedup_summary(stats) + " (every counter: report/timings.json and the report)")
-    return drop_uris
+    return {u.unit_id: gp.drops_for(u.unit_id) for u in units}
 
 
 def _near(run, units, markers, earlier_drops: list[str], stats: Counter) -> list[str]:
@@ -102,7 +109,7 @@ def _near(run, units, markers, earlier_drops: list[str], stats: Counter) -> list
             if u.rsplit("/", 1)[-1].startswith("near-") and u.endswith(".parquet")]
 
 
-def tokenize_phase(run, units: list[WorkUnit], drop_uris: list[str]) -> dict[str, TokenizeDone]:
+def tokenize_phase(run, units: list[WorkUnit], drop_uris: dict[str, list[str]]) -> dict[str, TokenizeDone]:
     t0 = time.time()
     lay = run.layout
     markers: dict[str, TokenizeDone] = {}
@@ -112,7 +119,7 @@ def tokenize_phase(run, units: list[WorkUnit], drop_uris: list[str]) -> dict[str
         if u.unit_id in done:
             markers[u.unit_id] = TokenizeDone.from_json(fsio.read_json(lay.tokens_marker(u.unit_id)))
         else:
-            todo.append(Task(u.unit_id, tokenize_unit, (u.source, u.unit_id, drop_uris), uses_worker=True))
+            todo.append(Task(u.unit_id, tokenize_unit, (u.source, u.unit_id, drop_uris[u.unit_id]), uses_worker=True))
     tokens: Counter = Counter()
     for mk in markers.values():
         tokens[mk.source] += mk.counts.get("tokens", 0)
