@@ -76,10 +76,9 @@ def test_grouped_reduce_matches_the_per_unit_shuffle(tmp_path):
 
 def test_route_drops_one_table_per_group_first_table_wins(tmp_path):
     def drops(rows):
-        return pa.table({"doc_id": [r[0] for r in rows], "source": ["s"] * len(rows), "bucket": [r[2] for r in rows],
-                         "stage": ["x"] * len(rows), "reason": [r[2] for r in rows], "location": [None] * len(rows),
-                         "dup_of": [None] * len(rows), "unit_id": [r[1] for r in rows], "text": [None] * len(rows)},
-                        schema=DROP_SCHEMA)
+        cols = {"doc_id": [r[0] for r in rows], "source": ["s"] * len(rows), "bucket": [r[2] for r in rows],
+                "stage": ["x"] * len(rows), "reason": [r[2] for r in rows], "unit_id": [r[1] for r in rows]}
+        return pa.table({f.name: cols.get(f.name, [None] * len(rows)) for f in DROP_SCHEMA}, schema=DROP_SCHEMA)
 
     first = str(tmp_path / "supersede-0.parquet")
     second = str(tmp_path / "exact-0.parquet")
