@@ -26,7 +26,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from bench import common, data
+from bench import common, data, tokenizer50k
 
 ALL20 = {"literature": 50.7e9, "clinical": 2.75e9}
 
@@ -81,7 +81,7 @@ def extrapolate(per: dict[str, Counter], doc: dict, dedup_core_s: float, efficie
 
 
 def run(mb: float = 40, workdir: str | None = None, tokenizer: str | None = None, exact_only: bool = False) -> dict:
-    tok = tokenizer or data.bench_tokenizer()
+    tok = tokenizer or tokenizer50k.path()
     own = workdir is None
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-scale-"))
     try:
@@ -138,7 +138,7 @@ def _args(ap) -> None:
     ap.add_argument("--mb", type=float, default=40)
     ap.add_argument("--small", action="store_true", help="2 MB input")
     ap.add_argument("--exact-only", action="store_true")
-    ap.add_argument("--tokenizer")
+    ap.add_argument("--tokenizer", help="tokenizer.json (default: a 50k byte-level BPE trained on the bench corpus, see bench.tokenizer50k)")
     ap.add_argument("--workdir")
 
 

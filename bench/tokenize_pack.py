@@ -1,18 +1,20 @@
 """Tokenize + pack: the engine's pack phase vs the tokenizer ceiling and vs HF ``datasets``.
 
-On the same generated text (clinical + literature, ``--mb``) and the same number of
-threads T, side by side in one run:
+On the same generated text (clinical + literature, ``--mb``), the same tokenizer (``--tokenizer``;
+default: the 50k byte-level BPE of :mod:`bench.tokenizer50k`, ModernBERT's id layout, trained on
+the bench corpus) and the same number of threads T, side by side in one run:
 
 * **ceiling**: raw ``tokenizers`` ``Tokenizer.encode_batch_fast`` over the texts in batches
   of 512, one process with ``RAYON_NUM_THREADS=T`` (nothing else: no windows, no packing,
-  no output).  This is the most a tokenize+pack step could reach.
+  no output): the most a tokenize+pack step built on ``tokenizers`` could reach.
 * **engine**: ``Worker.tokenize_unit`` + ``Worker.pack_group`` exactly as a build runs them:
-  read the staged document batches (Arrow IPC, zstd), ``encode_batch_fast``, ``[CLS] .. [SEP]``
-  windows (staged as uint16), best-fit packing into ``max_seq_len`` rows, shard write (Arrow
-  IPC, zstd, sha256).
+  read the staged document batches (Arrow IPC, zstd), encode with the manifest's
+  ``tokenizer_backend`` (``--backend``, default ``auto``: fastokens when it encodes this
+  tokenizer exactly, see :mod:`engine.tokenizer.backends`), ``[CLS] .. [SEP]`` windows (staged
+  as uint16), best-fit packing into ``max_seq_len`` rows, shard write (Arrow IPC, zstd, sha256).
   T threads = T worker processes of one thread each (how the engine scales: one actor per
   CPU), each on a contiguous 1/T of the bytes, started together; time = the slowest; and
-  one worker with T tokenizer threads (``resources.cpus_per_worker: T``): the faster counts
+  one worker with T threads (``resources.cpus_per_worker: T``): the faster counts
   (``engine.mode`` in the JSON says which).
 * **datasets**: what users do today: ``Dataset.map(batched=True)`` with a
   ``transformers.PreTrainedTokenizerFast`` on the same ``tokenizer.json`` (only
@@ -23,7 +25,11 @@ threads T, side by side in one run:
   ``map(group_texts)`` into max_seq_len blocks (documents concatenated across block
   boundaries, remainder dropped), then ``save_to_disk``: a tokenize + pack to compare with.
 
-Targets: engine >= 0.9x the ceiling, >= 3x datasets (MB of input text per second).
+Identity check: the ceiling child hashes every document's ids from ``tokenizers``; each engine
+worker hashes the ids of its staged windows (``[CLS]``/``[SEP]`` removed, windows of a document
+joined); ``ids_identical`` is true only when every part's digest matches.
+
+Targets: engine >= 4x the ceiling per core, >= 5x datasets (MB of input text per second).
 """
 from __future__ import annotations
 
@@ -37,6 +43,31 @@ from pathlib import Path
 from bench import common, data
 
 BATCH = 512
+TARGETS = {"vs_ceiling": 4.0, "vs_datasets": 5.0}
+_SEP = b"\xff\xff\xff\xff"
+
+
+def _digest(docs) -> str:
+    """sha256 over each document's uint32 ids, in order, with a separator (the same on both sides)."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for ids in docs:
+        h.update(np.asarray(ids, dtype=np.uint32).tobytes())
+        h.update(_SEP)
+    return h.hexdigest()
+
+
+def _bounds(texts: list[str], parts: int) -> list[int]:
+    """Cut points of ``parts`` contiguous runs holding about equal bytes (as the engine's byte-range units do)."""
+    import numpy as np
+
+    lens = np.array([len(t) for t in texts], dtype=np.float64)
+    mid = np.cumsum(lens) - lens / 2  # a document goes to the part its middle byte falls in
+    cuts = np.searchsorted(mid, [lens.sum() * j / parts for j in range(1, parts)]) if len(lens) else []
+    return [0, *[int(c) for c in cuts], len(texts)]
 
 
 def _load_texts(path: str) -> list[str]:
@@ -57,14 +88,8 @@ def _save_texts(path: Path, texts: list[str]) -> None:
 
 
 def _part(texts: list[str], k: int, parts: int) -> list[str]:
-    """The k-th of ``parts`` contiguous runs holding about equal bytes (as the engine's byte-range units do)."""
-    import numpy as np
-
-    lens = np.array([len(t) for t in texts], dtype=np.float64)
-    mid = np.cumsum(lens) - lens / 2  # a document goes to the part its middle byte falls in
-    cuts = np.searchsorted(mid, [lens.sum() * j / parts for j in range(1, parts)]) if len(lens) else []
-    bounds = [0, *[int(c) for c in cuts], len(texts)]
-    return texts[bounds[k] : bounds[k + 1]]
+    b = _bounds(texts, parts)
+    return texts[b[k] : b[k + 1]]
 
 
 def _nbytes(texts: list[str]) -> int:
@@ -82,11 +107,17 @@ def child_ceiling(a) -> dict:
     tok = Tokenizer.from_file(a.tokenizer)
     tok.encode_batch_fast(texts[:64], add_special_tokens=False)  # warm the thread pool
     tokens = 0
+    ids: list[list[int]] = []
     t0 = time.perf_counter()
     for i in range(0, len(texts), BATCH):
-        tokens += sum(len(e.ids) for e in tok.encode_batch_fast(texts[i : i + BATCH], add_special_tokens=False))
+        encs = tok.encode_batch_fast(texts[i : i + BATCH], add_special_tokens=False)
+        tokens += sum(len(e.ids) for e in encs)
+        ids += [e.ids for e in encs]  # kept for the identity check (cheap next to encoding)
     dt = time.perf_counter() - t0
-    return {"seconds": dt, "bytes": _nbytes(texts), "tokens": tokens}
+    b = _bounds(texts, a.parts)
+    digests = [_digest(ids[b[k] : b[k + 1]]) for k in range(a.parts)]
+    return {"seconds": dt, "bytes": _nbytes(texts), "tokens": tokens, "digests": digests, "digest_all": _digest(ids),
+            "version": f"tokenizers {__import__('tokenizers').__version__}"}
 
 
 def child_engine(a) -> dict:
@@ -106,8 +137,15 @@ def child_engine(a) -> dict:
     mpath = common.write_manifest(work / "m.yaml", [{"name": "bench", "connector": "jsonl", "uri": a.texts}],
                                   a.tokenizer, str(work / "out"), a.max_seq_len)
     m, _ = load_manifest(str(mpath))
+    m.tokenizer_backend = a.backend
     w = Worker(m, str(work / "out"), a.tokenizer, "bench")
-    _ = w.tokenizer
+    from engine.tokenizer.backends import choose
+
+    _, choice = choose(w.tokenizer, a.backend)  # chosen once here, before the clock, as the build driver does
+    m.tokenizer_backend = choice.backend
+    from engine.tokenizer.backends import encoder_for
+
+    encoder_for(w.tokenizer, choice.backend)  # loaded before the clock, as a worker does once at its start
     uri = w.layout.docs("bench", "u0")
     fsio.makedirs(uri.rsplit("/", 1)[0])
     with ipc.new_file(uri, DOC_SCHEMA, options=ipc.IpcWriteOptions(compression="zstd")) as wr:
@@ -123,9 +161,29 @@ def child_engine(a) -> dict:
     dt = time.perf_counter() - t0
     seconds = {f"tokenize.{k}": v for k, v in tres.seconds.items()} | {f"pack.{k}": v for k, v in res.seconds.items()}
     rows = sum(s.rows for s in res.temp_shards)
+    digest = _staged_digest(w.layout.tokens("u0"))
     shutil.rmtree(work, ignore_errors=True)
     return {"seconds": dt, "bytes": _nbytes(texts), "tokens": tres.counts.get("tokens", 0), "rows": rows,
-            "stage_seconds": seconds, "shards": len(res.temp_shards)}
+            "stage_seconds": seconds, "shards": len(res.temp_shards), "digest": digest, "backend": choice.as_dict()}
+
+
+def _staged_digest(uri: str) -> str:
+    """The identity digest of a unit's staged windows: specials removed, a document's windows joined."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    t = ipc.open_file(pa.memory_map(uri, "r")).read_all()
+    docs, cur, last = [], [], None
+    for did, w in zip(t.column("doc_id").to_pylist(), t.column("ids").to_numpy(zero_copy_only=False)):
+        if did != last and last is not None:
+            docs.append(np.concatenate(cur))
+            cur = []
+        cur.append(w[1:-1])
+        last = did
+    if cur:
+        docs.append(np.concatenate(cur))
+    return _digest(docs)
 
 
 def child_datasets(a) -> dict:
@@ -174,8 +232,11 @@ def child_datasets(a) -> dict:
 
 
 def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, tokenizer: str | None = None,
-        workdir: str | None = None, with_datasets: bool = True, repeat: int = 1, run_mlm: bool = False) -> dict:
-    tok = tokenizer or data.bench_tokenizer()
+        workdir: str | None = None, with_datasets: bool = True, repeat: int = 1, run_mlm: bool = False,
+        backend: str = "auto") -> dict:
+    from bench import tokenizer50k
+
+    tok = tokenizer or tokenizer50k.path()
     own = workdir is None
     work = Path(workdir or tempfile.mkdtemp(prefix="bench-tp-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -183,22 +244,25 @@ def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, to
         texts = data.texts(mb, "mixed", seed=1)
         tpath = work / "texts.arrow"
         _save_texts(tpath, texts)
-        base = ["--texts", str(tpath), "--tokenizer", tok, "--workdir", str(work), "--max-seq-len", str(max_seq_len)]
+        base = ["--texts", str(tpath), "--tokenizer", tok, "--workdir", str(work), "--max-seq-len", str(max_seq_len),
+                "--backend", backend]
         results = []
         for T in threads:
             best: dict[str, dict] = {}
             for _ in range(max(1, repeat)):  # interleaved repeats, best of each: less sensitive to a noisy machine
-                ceil = common.run_child("bench.tokenize_pack", ["--child", "ceiling", *base], threads=T)
+                ceil = common.run_child("bench.tokenize_pack", ["--child", "ceiling", *base, "--parts", str(T)], threads=T)
                 start = time.time() + 5.0  # children set up, then start together
                 procs = common.start_children("bench.tokenize_pack", [["--child", "engine", *base, "--part", str(k), "--parts", str(T),
                                                                         "--start-at", str(start)] for k in range(T)], threads=1)
                 parts = common.wait_children(procs)
                 eng = {"seconds": max(p["seconds"] for p in parts), "bytes": sum(p["bytes"] for p in parts),
                        "tokens": sum(p["tokens"] for p in parts), "rows": sum(p["rows"] for p in parts),
-                       "stage_seconds": [p["stage_seconds"] for p in parts]}
+                       "stage_seconds": [p["stage_seconds"] for p in parts], "backend": parts[0]["backend"]}
                 eng["mode"] = f"{T} workers x 1 thread"
+                eng["ids_identical"] = [p["digest"] for p in parts] == ceil["digests"]
                 if T > 1:  # the other way to give a worker T cores: resources.cpus_per_worker: T (RAYON_NUM_THREADS=T)
                     one = common.run_child("bench.tokenize_pack", ["--child", "engine", *base, "--part", "0", "--parts", "1"], threads=T)
+                    one["ids_identical"] = one["digest"] == ceil["digest_all"]
                     if one["seconds"] < eng["seconds"]:
                         eng = one | {"stage_seconds": [one["stage_seconds"]], "mode": f"1 worker x {T} threads"}
                 got = {"ceiling": ceil, "engine": eng}
@@ -216,6 +280,8 @@ def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, to
             row["engine_tok_s"] = eng["tokens"] / eng_s
             row["packing_efficiency"] = eng["tokens"] / (eng["rows"] * max_seq_len) if eng["rows"] else 0.0
             row["vs_ceiling"] = row["engine_mb_s"] / row["ceiling_mb_s"]
+            row["ids_identical"] = all(v.get("ids_identical", False) for k, v in best.items() if k == "engine")
+            row["backend"] = eng["backend"]["backend"]
             if with_datasets:
                 hf = best["datasets"]
                 row["datasets"] = hf
@@ -228,7 +294,8 @@ def run(mb: float = 20, threads: list[int] = (1, 2), max_seq_len: int = 8192, to
             results.append(row)
         return {"bench": "tokenize_pack", "mb": mb, "max_seq_len": max_seq_len, "tokenizer": tok, "rows": results,
                 "repeat": repeat,
-                "targets": {"vs_ceiling": 0.9, "vs_datasets": 3.0}}
+                "ceiling_version": best["ceiling"].get("version"), "targets": TARGETS,
+                "ids_identical": all(r["ids_identical"] for r in results)}
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -239,13 +306,17 @@ def table(res: dict) -> str:
     for r in res["rows"]:
         rows.append([f"T={r['threads']}", r["ceiling_mb_s"], r["engine_mb_s"], r.get("datasets_mb_s", float("nan")),
                      f"{r['vs_ceiling']:.2f}x", f"{r['vs_datasets']:.2f}x" if "vs_datasets" in r else "-",
-                     f"{r['packing_efficiency']:.2%}"])
+                     f"{r['packing_efficiency']:.2%}", r.get("backend", "?"), "yes" if r.get("ids_identical") else "NO"])
         if "vs_datasets_mlm" in r:
             rows[-1] += [r["datasets_mlm_mb_s"], f"{r['vs_datasets_mlm']:.2f}x"]
-    head = ["threads", "ceiling MB/s", "engine MB/s", "datasets MB/s", "eng/ceil", "eng/datasets", "pack eff"]
+    head = ["threads", "ceiling MB/s", "engine MB/s", "datasets MB/s", "eng/ceil", "eng/datasets", "pack eff", "backend", "ids =="]
     if any("vs_datasets_mlm" in r for r in res["rows"]):
         head += ["run_mlm MB/s", "eng/run_mlm"]
-    return common.fmt_table(rows, head)
+    t = common.fmt_table(rows, head)
+    tg = res.get("targets", TARGETS)
+    return t + (f"\ntokenizer {res['tokenizer']}; targets: engine >= {tg['vs_ceiling']:g}x the {res.get('ceiling_version') or 'tokenizers'} "
+                f"encode_batch_fast ceiling, >= {tg['vs_datasets']:g}x datasets.map + save_to_disk; ids identical to tokenizers: "
+                f"{'yes' if res.get('ids_identical') else 'NO'}")
 
 
 def _args(ap: argparse.ArgumentParser) -> None:
@@ -253,7 +324,8 @@ def _args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--small", action="store_true", help="tiny input (1 MB, T=1) to check the bench runs")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--max-seq-len", type=int, default=8192)
-    ap.add_argument("--tokenizer")
+    ap.add_argument("--tokenizer", help="tokenizer.json (default: a 50k byte-level BPE trained on the bench corpus, see bench.tokenizer50k)")
+    ap.add_argument("--backend", default="auto", choices=["auto", "hf", "fastokens"], help="the engine's tokenizer_backend")
     ap.add_argument("--workdir")
     ap.add_argument("--no-datasets", action="store_true")
     ap.add_argument("--run-mlm", action="store_true",
@@ -274,7 +346,8 @@ _CHILDREN = {"ceiling": child_ceiling, "engine": child_engine, "datasets": child
 def main(argv: list[str] | None = None) -> int:
     def go(a):
         mb, threads = (1.0, [1]) if a.small else (a.mb, [int(x) for x in a.threads.split(",")])
-        return run(mb, threads, a.max_seq_len, a.tokenizer, a.workdir, not a.no_datasets, 1 if a.small else a.repeat, a.run_mlm)
+        return run(mb, threads, a.max_seq_len, a.tokenizer, a.workdir, not a.no_datasets, 1 if a.small else a.repeat, a.run_mlm,
+                   a.backend)
 
     common.bench_main(argv, "tokenize_pack", __doc__, _args, go, table, child=lambda a: _CHILDREN[a.child](a) if a.child else None)
     return 0

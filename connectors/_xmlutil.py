@@ -55,6 +55,22 @@ def parse_xml(data: bytes) -> ET.Element:
         raise first
 
 
+def parse_member(data, doc_id: str, location: str, what: str):
+    """The parsed root of a file or archive member, or the quarantine record that replaces it
+    (``data`` is the member's bytes, or the exception its reading raised)."""
+    from engine.core import fsio
+    from engine.core.records import Drop, safe_reason
+
+    if isinstance(data, Exception):
+        return Drop(doc_id, "quarantined", safe_reason(data, "unreadable member"), location)
+    try:
+        return parse_xml(data)
+    except Exception as e:
+        if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
+            raise
+        return Drop(doc_id, "quarantined", safe_reason(e, f"malformed {what} XML"), location)
+
+
 def local(tag) -> str:
     """Element name without its namespace (``{ns}p`` -> ``p``); '' for comments / PIs."""
     if not isinstance(tag, str):

@@ -25,14 +25,13 @@ Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
-from engine.core import fsio
 
 import os
 from typing import Iterator
 
 from connectors._fixed import FixedOptions
-from connectors._xmlutil import local, parse_xml
-from connectors.base import PLACEHOLDER_MIMIC_III, Drop, Record, safe_reason
+from connectors._xmlutil import local, parse_member
+from connectors.base import PLACEHOLDER_MIMIC_III, Drop, Record
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
 
@@ -63,15 +62,9 @@ class N2c2DeidConnector(FixedOptions, TextFilesConnector):
 
     def records_for(self, name: str, data, location: str) -> Iterator[Record]:
         did = self.doc_id(os.path.splitext(name)[0])
-        if isinstance(data, Exception):
-            yield Drop(did, "quarantined", safe_reason(data, "unreadable file"), location)
-            return
-        try:
-            root = parse_xml(data)
-        except Exception as e:
-            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
-                raise
-            yield Drop(did, "quarantined", safe_reason(e, "malformed n2c2 XML"), location)
+        root = parse_member(data, did, location, "n2c2")
+        if isinstance(root, Drop):
+            yield root
             return
         text_el = next((c for c in root if local(c.tag) == "TEXT"), None)
         if text_el is None:

@@ -15,7 +15,6 @@ Options (beyond :class:`connectors.base.RecordConnector`): ``delimiter`` (defaul
 from __future__ import annotations
 
 import io
-import os
 import zlib
 from typing import Iterator
 

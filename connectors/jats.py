@@ -37,7 +37,7 @@ import xml.etree.ElementTree as ET
 from typing import Iterator
 
 from connectors._licence import article_licence
-from connectors._xmlutil import find_local, flat_text, iter_local, local, parse_xml, squash
+from connectors._xmlutil import find_local, flat_text, iter_local, local, parse_member, squash
 from connectors.base import Drop, Record, WorkUnit, safe_reason
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
@@ -199,15 +199,9 @@ class PmcOaConnector(TextFilesConnector):
     def _article(self, name: str, data, location: str) -> Iterator[Record]:
         base = os.path.basename(name).rsplit(".", 1)[0]
         fallback = self.doc_id(base)
-        if isinstance(data, Exception):
-            yield Drop(fallback, "quarantined", safe_reason(data, "unreadable member"), location)
-            return
-        try:
-            root = parse_xml(data)
-        except Exception as e:
-            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
-                raise
-            yield Drop(fallback, "quarantined", safe_reason(e, "malformed JATS XML"), location)
+        root = parse_member(data, fallback, location, "JATS")
+        if isinstance(root, Drop):
+            yield root
             return
         if local(root.tag) == "pmc-articleset" and len(root) == 1:  # E-utilities style wrapper
             root = root[0]

@@ -9,7 +9,6 @@ corrupt compressed stream quarantines the unreadable rest of the file as one rec
 from __future__ import annotations
 
 import json
-import os
 from typing import Iterator
 
 from connectors._streams import iter_lines, open_stream

@@ -14,15 +14,14 @@ focus, qtype, collection source.  Format references: docs/SOURCES.md.
 """
 from __future__ import annotations
 
-from engine.core import fsio
 
 import os
 import re
 from typing import Iterator
 
 from connectors._fixed import FixedOptions
-from connectors._xmlutil import flat_text, iter_local, local, parse_xml
-from connectors.base import Drop, Record, safe_reason
+from connectors._xmlutil import flat_text, iter_local, local, parse_member
+from connectors.base import Drop, Record
 from connectors.registry import register
 from connectors.text_files import TextFilesConnector
 
@@ -38,15 +37,9 @@ class MedquadConnector(FixedOptions, TextFilesConnector):
 
     def records_for(self, name: str, data, location: str) -> Iterator[Record]:
         stem = os.path.splitext(name)[0]
-        if isinstance(data, Exception):
-            yield Drop(self.doc_id(stem), "quarantined", safe_reason(data, "unreadable file"), location)
-            return
-        try:
-            root = parse_xml(data)
-        except Exception as e:
-            if fsio.is_transient(e):  # the store did not answer: let the task be retried, never quarantine
-                raise
-            yield Drop(self.doc_id(stem), "quarantined", safe_reason(e, "malformed MedQuAD XML"), location)
+        root = parse_member(data, self.doc_id(stem), location, "MedQuAD")
+        if isinstance(root, Drop):
+            yield root
             return
         focus = flat_text(next((c for c in root if local(c.tag) == "Focus"), None)) or None
         src = root.get("source")

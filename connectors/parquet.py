@@ -6,7 +6,6 @@ plus ``batch_rows`` (default 4096).
 """
 from __future__ import annotations
 
-import os
 from typing import Iterator
 
 import pyarrow as pa

@@ -93,7 +93,7 @@ def test_memory_bench(tmp_path):
 
     res = memory.run(mb=0.2, factors=(1,), workers=2, tokenizer=TOK, workdir=str(tmp_path))
     r = res["rows"][0]
-    assert r["max_worker_peak_mib"] > 20 and r["driver_peak_mib"] > 20
+    assert r["max_worker_peak_mib"] > 20 and (res["mode"] != "ray" or r["driver_peak_mib"] > 20)
     assert "worker peak MiB" in memory.table(res)
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_manifest
-from tests.hostile.corpus import SECRET, make_corpus
+from tests.hostile.corpus import SECRET, make_corpus, write_hostile_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKETS = ("written", "exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined")
@@ -22,14 +21,8 @@ BUCKETS = ("written", "exact_dup", "near_dup", "deid_rejected", "filtered", "qua
 def hostile_build(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile_build")
     cases = make_corpus(root / "in")
-    sources = []
-    for c in cases:
-        s = c.source()
-        s.get("options", {}).pop("_max_doc_chars", None)
-        sources.append(s)
     out = root / "out"
-    mp = write_manifest(root / "m.yaml", sources, output=str(out), filters={"max_doc_chars": 2_000_000},
-                        dedup={"exact": True, "near": {"threshold": 0.8}})
+    mp = write_hostile_manifest(root / "m.yaml", cases, output=str(out), dedup={"exact": True, "near": {"threshold": 0.8}})
     env = dict(os.environ, RAY_AUTH_MODE="disabled")
     r = subprocess.run([sys.executable, "-m", "engine.build", "--manifest", str(mp), "--executor", "local"],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)

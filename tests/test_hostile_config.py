@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_TOKENIZER, write_manifest
+from tests.conftest import write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,21 +10,13 @@ import pytest
 from connectors import registry
 from engine.core.manifest import load_manifest
 from tests.conftest import write_manifest
-from tests.hostile.corpus import SECRET, make_corpus
-
-MAX_DOC_CHARS = 2_000_000
-
+from tests.hostile.corpus import SECRET, make_corpus, write_hostile_manifest
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     cases = make_corpus(root / "in")
-    sources = []
-    for c in cases:
-        s = c.source()
-        s.get("options", {}).pop("_max_doc_chars", None)
-        sources.append(s)
-    m, _ = load_manifest(write_manifest(root / "m.yaml", sources, filters={"max_doc_chars": MAX_DOC_CHARS}))
+    m, _ = load_manifest(write_hostile_manifest(root / "m.yaml", cases))
     return [(c, registry.get(sc.connector)(sc, m)) for c, sc in zip(cases, m.sources)]
 
 

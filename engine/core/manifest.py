@@ -151,6 +151,7 @@ class Manifest(_Model):
     name: str
     output: str
     tokenizer: str
+    tokenizer_backend: Literal["auto", "hf", "fastokens"] = "auto"  # engine.tokenizer.backends; same ids either way
     max_seq_len: int = Field(8192, ge=8, le=1 << 20)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     deid: DeidConfig = Field(default_factory=DeidConfig)
@@ -190,6 +191,7 @@ class Manifest(_Model):
         d = self.model_dump(mode="json")
         d.pop("output", None)
         d.get("deid", {}).pop("rejected_text_uri", None)
+        d.pop("tokenizer_backend", None)  # every backend gives the same ids
         if d.get("stages") is None:  # the default stage list: same fingerprint as a manifest without the key
             d.pop("stages", None)
         res = d.pop("resources", {})

@@ -99,13 +99,15 @@ class Build:
         m = self.manifest
         plan = plan_units(m)  # every input found, or an error before anything is touched
         tok = load_tokenizer(m.tokenizer)
+        self.tok_backend = self._tokenizer_backend(tok)  # a refused backend: an error before anything is touched
         if state == "force":
             self.wipe()
         units = [u for s in m.sources for u in plan[s.name]]
         bid = ledger.build_id(m.fingerprint(), [u.unit_id for u in units], tok.sha256)
         fsio.write_json_atomic(self.layout.fingerprint(), {"fingerprint": m.fingerprint(), "build_id": bid})
         kind, why = choose_executor(self.executor_kind, plan)
-        self.executor = make_executor(kind, WorkerSpec(m, self.out, m.tokenizer, bid), self.workers, m, input_bytes(plan))
+        resolved = m.model_copy(update={"tokenizer_backend": self.tok_backend.backend})  # workers skip "auto"
+        self.executor = make_executor(kind, WorkerSpec(resolved, self.out, m.tokenizer, bid), self.workers, m, input_bytes(plan))
         log.info("executor %s (%s): %s", kind, why, self.executor.where)
         self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources; "
                           f"executor {self.executor.where} ({why})" + (" (resuming)" if state == "resume" else ""))
@@ -124,6 +126,17 @@ class Build:
             self.executor.close()
         return self._finish(tok, bid, [reads[u.unit_id] for u in units], [tokens[u.unit_id] for u in units], groups, t_start)
 
+    def _tokenizer_backend(self, tok):
+        from engine.tokenizer import backends
+
+        try:
+            _, choice = backends.choose(tok, self.manifest.tokenizer_backend)
+        except backends.BackendError as e:
+            raise BuildError(str(e)) from None
+        if not (choice.backend == "hf" and choice.requested == "auto"):  # a fallback is logged as a warning by choose()
+            self.progress.say(backends.describe(choice))
+        return choice
+
     def _finish(self, tok, bid: str, reads: list, tokens: list, groups: list, t_start: float) -> dict:
         m = self.manifest
         sources = ledger.aggregate(m, [x.to_json() for x in reads], [x.to_json() for x in tokens], [g.to_json() for g in groups])
@@ -132,6 +145,7 @@ class Build:
             raise BuildError("ledger does not add up (an engine bug; the build is not marked complete):\n  " + "\n  ".join(errs))
         shards = [sh for g in groups for sh in g.shards]
         doc = ledger.build_json(m, tok, bid, sources, shards, quarantine_index(self.out, reads, tokens), complete=True)
+        doc["tokenizer"]["backend"] = self.tok_backend.as_dict()
         fsio.write_json_atomic(self.layout.ledger(), doc)
         self.timings["total"] = time.time() - t_start
         summary = write_reports(self, doc, bid, worker_seconds(reads, tokens, groups))

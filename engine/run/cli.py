@@ -35,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
                     "local: 1 in-process for small inputs, one process per CPU for large ones)")
     ap.add_argument("--keep-staging", action="store_true", help="keep OUT/_staging after a successful build")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    ap.add_argument("--tokenizer-backend", choices=["auto", "hf", "fastokens"],
+                    help="overrides the manifest's tokenizer_backend (auto: fastokens when it encodes this tokenizer exactly)")
     return ap
 
 
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         manifest, _ = load_manifest(args.manifest, output=args.output)
+        if args.tokenizer_backend:
+            manifest.tokenizer_backend = args.tokenizer_backend
         executor = args.executor or manifest.resources.executor
         if args.check:
             check_stages(manifest)

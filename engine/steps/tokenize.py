@@ -18,6 +18,7 @@ from engine.core import fsio
 from engine.core.markers import TokenizeDone
 from engine.core.records import DROP_SCHEMA
 from engine.steps.read import reason_key
+from engine.tokenizer.backends import encoder_for
 from kernels.packing import windows
 
 
@@ -42,8 +43,9 @@ def unit_drops(unit_id: str, drop_uris: list[str]) -> tuple[set[str], pa.Table |
 class WindowWriter:
     """Token windows of kept documents into one Arrow IPC file (in memory until ``close``)."""
 
-    def __init__(self, tok, max_seq_len: int) -> None:
+    def __init__(self, tok, max_seq_len: int, backend: str = "auto") -> None:
         self.tok, self.L = tok, max_seq_len
+        self.encoder = encoder_for(tok, backend)  # engine.tokenizer.backends: the same ids whichever runs
         self.id_type = pa.uint16() if tok.vocab_size <= 65536 else pa.uint32()
         self.np_type = np.uint16 if self.id_type == pa.uint16() else np.uint32
         self.schema = pa.schema([("doc_id", pa.string()), ("ids", pa.list_(self.id_type))])
@@ -54,13 +56,13 @@ class WindowWriter:
 
     def add(self, ids: list[str], texts: list[str]) -> None:
         t0 = time.perf_counter()
-        encs = self.tok.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+        flat_ids, offs = self.encoder.encode(texts)
         self.seconds["tokenize"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         win_ids: list[str] = []
         wins: list[np.ndarray] = []
-        for did, text, enc in zip(ids, texts, encs):
-            ws = windows(np.asarray(enc.ids, dtype=np.uint32), self.L, self.tok.cls_id, self.tok.sep_id)
+        for j, (did, text) in enumerate(zip(ids, texts)):
+            ws = windows(flat_ids[offs[j]:offs[j + 1]], self.L, self.tok.cls_id, self.tok.sep_id)
             self.stats["split_documents"] += len(ws) > 1
             self.stats["chars_written"] += len(text)
             win_ids += [did] * len(ws)
@@ -86,7 +88,7 @@ def tokenize_unit(worker, source: str, unit_id: str, drop_uris: list[str]) -> To
     t0 = time.perf_counter()
     lay = worker.layout
     dropped, drop_table = unit_drops(unit_id, drop_uris)
-    out = WindowWriter(worker.tokenizer, worker.manifest.max_seq_len)
+    out = WindowWriter(worker.tokenizer, worker.manifest.max_seq_len, worker.manifest.tokenizer_backend)
     docs_uri = lay.docs(source, unit_id)
     if fsio.exists(docs_uri):  # absent when the unit's reader failed as a whole
         fs, path = fsio.fs_and_path(docs_uri)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SECRET = "Zyxwvut Qqqplover MRN 99887766"
+MAX_DOC_CHARS = 2_000_000  # filters.max_doc_chars of the hostile manifest
 
 
 _SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "pe", "du", "ga", "ho", "ji", "ke", "ly", "mo",
@@ -124,8 +125,7 @@ def jsonl_cases(d: Path, base: int) -> list[Case]:
     add("jl_unicode", _jl([{"id": "u", "text": note(base + 41, "\u05e9\u05dc\u05d5\u05dd e\u0301 \U0001F600 \u200b\ufffd")}, *ok[1:]]),
         {"read": 3, "written": 3})
     add("jl_nan_literal", '{"id": "n", "text": "' + note(base + 42) + '", "score": NaN}\n' + _jl(ok[1:]), {"read": 3, "written": 3})
-    add("jl_huge_doc", _jl([{"id": "h", "text": "x " * 1_500_000}, *ok[1:]]), {"read": 3, "written": 2, "quarantined": 1},
-        options={**J, "_max_doc_chars": 1_000_000})
+    add("jl_huge_doc", _jl([{"id": "h", "text": "x " * 1_500_000}, *ok[1:]]), {"read": 3, "written": 2, "quarantined": 1})
     add("jl_nul_escape", _jl([{"id": "z", "text": note(base + 43, "a\u0000b")}, *ok[1:]]), {"read": 3, "written": 3})
     add("jl_object_id", _jl([{"id": {"name": SECRET}, "text": note(base + 44)}, {"id": [1, 2], "text": note(base + 45)}, ok[2]]),
         {"read": 3, "written": 3}, secret=True)
@@ -249,8 +249,7 @@ def text_file_cases(d: Path, base: int) -> list[Case]:
             for _ in range(64):
                 f.write(chunk)
         z.writestr("ok2.txt", note(base + 21))
-    out.append(Case("tf_zip_bomb", "text_files", str(zp), {"read": 3, "written": 2, "quarantined": 1},
-                    {**T, "_max_doc_chars": 1_000_000}))
+    out.append(Case("tf_zip_bomb", "text_files", str(zp), {"read": 3, "written": 2, "quarantined": 1}, dict(T)))
     tp = d / "tf_archive.tar.gz"
     with tarfile.open(tp, "w:gz") as t:
         for i in range(3):
@@ -345,3 +344,10 @@ def make_corpus(root: Path, base: int = 0) -> list[Case]:
     return [*jsonl_cases(root / "jsonl", base), *csv_cases(root / "csv", base + 1000),
             *parquet_cases(root / "parquet", base + 2000), *text_file_cases(root / "text", base + 3000),
             *xml_cases(root / "xml", base + 4000)]
+
+
+def write_hostile_manifest(path: Path, cases: list[Case], **top) -> Path:
+    """A manifest with one source per case (``top``: more top-level keys, e.g. ``output``, ``dedup``)."""
+    from tests.conftest import write_manifest
+
+    return write_manifest(path, [c.source() for c in cases], filters={"max_doc_chars": MAX_DOC_CHARS}, **top)
