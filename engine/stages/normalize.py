@@ -12,6 +12,9 @@
 """
 from __future__ import annotations
 
+import bisect
+import difflib
+import json
 import re
 import unicodedata
 
@@ -53,6 +56,50 @@ class NormalizeStage(Stage):
         pat = None
         if policy == "replace" and ctx.placeholder:
             pat = self._patterns.setdefault(ctx.placeholder, re.compile(ctx.placeholder))
-        texts = [normalize_text(t, cfg.unicode_form, pat, cfg.placeholder_token) for t in table.column("text").to_pylist()]
+        raw = table.column("text").to_pylist()
+        texts = [normalize_text(t, cfg.unicode_form, pat, cfg.placeholder_token) for t in raw]
         idx = table.schema.get_field_index("text")
-        return StageResult(table.set_column(idx, table.schema.field("text"), pa.array(texts, pa.large_string())))
+        table = table.set_column(idx, table.schema.field("text"), pa.array(texts, pa.large_string()))
+        metas = table.column("meta").to_pylist()
+        if any(m and '"phi_spans"' in m for m in metas):  # spans a source annotated follow their text
+            metas = [remap_spans(m, a, b) if m and '"phi_spans"' in m else m for m, a, b in zip(metas, raw, texts)]
+            table = table.set_column(table.schema.get_field_index("meta"), table.schema.field("meta"), pa.array(metas, pa.string()))
+        return StageResult(table)
+
+
+def remap_spans(meta: str, before: str, after: str) -> str:
+    """Move the ``phi_spans`` a connector put in ``meta`` (offsets into ``before``) onto the
+    normalized text ``after``: offsets follow the characters normalization kept, and a span keeps
+    everything between its first and last kept character."""
+    m = json.loads(meta)
+    spans = m.get("phi_spans") or []
+    if before == after or not spans:
+        return meta
+    blocks = difflib.SequenceMatcher(None, before, after, autojunk=False).get_matching_blocks()
+    starts = [b.a for b in blocks]
+
+    def where(pos: int, end: bool) -> int:
+        """Offset in ``after`` of the first kept character at or after ``pos``, or for an (exclusive)
+        end, just after the last kept character before ``pos``."""
+        if end:
+            i = bisect.bisect_left(starts, pos) - 1  # the last block starting before pos
+            if i < 0:
+                return 0
+            blk = blocks[i]
+            return blk.b + min(pos, blk.a + blk.size) - blk.a
+        i = max(bisect.bisect_right(starts, pos) - 1, 0)
+        while i < len(blocks) and blocks[i].a + blocks[i].size <= pos:
+            i += 1
+        if i == len(blocks):
+            return len(after)
+        blk = blocks[i]
+        return blk.b + max(0, pos - blk.a)
+
+    moved = []
+    for s, e, ent in spans:
+        ns, ne = where(int(s), False), where(int(e), True)
+        if ne > ns:
+            moved.append([ns, ne, ent])
+    m["phi_spans"] = moved
+    m["phi_text_len"] = len(after)
+    return json.dumps(m, sort_keys=True, ensure_ascii=False)
