@@ -41,3 +41,18 @@ def test_filters_buckets_and_reasons():
     assert res.table.column("doc_id").to_pylist() == ["s:3", "s:4"]
     assert [(d.doc_id, d.bucket, d.reason.split(" (")[0]) for d in res.drops] == [
         ("s:0", "filtered", "empty"), ("s:1", "filtered", "too short"), ("s:2", "filtered", "not text")]
+
+
+def test_source_phi_spans_follow_normalization():
+    """Spans a connector knows (n2c2 <TAGS>) still cover the same words after whitespace is collapsed."""
+    import json
+
+    from engine.stages.normalize import normalize_text, remap_spans
+
+    before = "\n  Patient  John   Smith seen\ton 3/4/2090 at  Boston.\n\n\n\nDr. Lee  "
+    words = [("John   Smith", "NAME"), ("3/4/2090", "DATE"), ("Boston", "LOCATION"), ("Lee", "NAME")]
+    spans = [[before.index(w), before.index(w) + len(w), e] for w, e in words]
+    after = normalize_text(before)
+    m = json.loads(remap_spans(json.dumps({"phi_spans": spans, "phi_text_len": len(before)}), before, after))
+    assert [after[s:e] for s, e, _ in m["phi_spans"]] == ["John Smith", "3/4/2090", "Boston", "Lee"]
+    assert m["phi_text_len"] == len(after)
