@@ -41,6 +41,7 @@ class FileGroupOptions(NoOptions):
 
     pattern: str | list[str] | None = Field(None, description="fnmatch glob(s) file or member names must match (default: per connector)")
     files_per_unit: int | None = Field(None, ge=1, description="files grouped into one work unit (default 512)")
+    unit_bytes: int | None = Field(None, ge=1, description="most bytes per work unit (default: resources.unit_bytes)")
 
 
 class TextFileOptions(FileGroupOptions):
