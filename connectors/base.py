@@ -43,7 +43,7 @@ def file_kind(uri: str) -> str:
     """``file`` for a regular file; otherwise what it is (``fifo``, ``socket``, ``device``, ``broken link``).
     Object stores hold regular files only."""
     fs, path = fsio.fs_and_path(uri)
-    if fsio.protocol_of(fs) not in ("file", "local"):
+    if not fsio.is_local(fs):
         return "file"
     try:
         mode = os.stat(path).st_mode

@@ -241,22 +241,6 @@ def read_bytes(uri: str) -> bytes:
     return retrying(lambda _: fs.cat_file(path), f"read {uri}")
 
 
-def sha256(uri: str, chunk: int = 8 << 20) -> str:
-    """Hex sha256 of a file's bytes, streamed."""
-    import hashlib
-
-    fs, path = fs_and_path(uri)
-
-    def op(_):
-        h = hashlib.sha256()
-        with fs.open(path, "rb") as f:
-            while b := f.read(chunk):
-                h.update(b)
-        return h.hexdigest()
-
-    return retrying(op, f"read {uri}")
-
-
 def move(src: str, dst: str) -> None:
     """Rename (atomic on local disks; copy + delete on object stores)."""
     fs, sp = fs_and_path(src)

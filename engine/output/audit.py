@@ -29,7 +29,7 @@ from engine.output import ledger
 from engine.output.idset import IdTally, parts_for
 from engine.core.fsio import read_parquet
 from engine.core.records import BUCKETS, DROP_BUCKETS
-from engine.output.reader import ShardChecksumError, open_shard, shard_entries
+from engine.output.reader import ShardChecksumError, file_sha256, open_shard, shard_entries
 
 AUDIT_FIELDS = ("read", "written", "exact_dup", "near_dup", "deid_rejected", "filtered", "quarantined", "tokens", "rows")
 
@@ -146,7 +146,7 @@ def _audit(out: str, doc: dict, errors: list[str], ids: IdTally, limits: tuple[i
         if not fsio.exists(uri):
             errors.append(f"quarantine file {q['path']} is listed but missing")
             continue
-        if q.get("sha256") and fsio.sha256(uri) != q["sha256"]:
+        if q.get("sha256") and file_sha256(uri) != q["sha256"]:
             errors.append(f"quarantine file {q['path']}: its sha256 differs from the ledger's")
         t = read_parquet(uri, columns=["doc_id", "source", "bucket"])
         counts = Counter(t.column("bucket").to_pylist())

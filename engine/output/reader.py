@@ -56,6 +56,17 @@ def shard_entries(root: str, listed: list[dict]) -> list[ShardEntry]:
 _VERIFIED: dict[tuple[str, str], tuple[str, int, int]] = {}
 
 
+def file_sha256(uri: str) -> str:
+    """Hex sha256 of a file's bytes (any fsspec URI), streamed."""
+    fs, path = fsio.fs_and_path(uri)
+    return fsio.retrying(lambda _: _hash_open(fs, path), f"read {uri}")
+
+
+def _hash_open(fs, path: str) -> str:
+    with fs.open(path, "rb") as f:
+        return _copy_hashing(f)
+
+
 def _copy_hashing(src, dst=None) -> str:
     """sha256 of everything read from ``src``, written on to ``dst`` when given."""
     h = hashlib.sha256()

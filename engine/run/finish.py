@@ -6,6 +6,7 @@ from collections import Counter
 from engine.core import fsio
 from engine.core.records import DROP_BUCKETS
 from engine.output import findings, ledger
+from engine.output.reader import file_sha256
 
 
 def quarantine_index(out_root: str, read_markers: list, token_markers: list) -> list[dict]:
@@ -21,7 +22,7 @@ def quarantine_index(out_root: str, read_markers: list, token_markers: list) -> 
             out.append({"path": m.quarantine_file, "source": m.source,
                         "counts": {k: m.counts[k] for k in ("exact_dup", "near_dup", "filtered") if m.counts.get(k)}})
     for q in out:
-        q["sha256"] = fsio.sha256(fsio.join(out_root, q["path"]))
+        q["sha256"] = file_sha256(fsio.join(out_root, q["path"]))
     return out
 
 

@@ -19,6 +19,7 @@ import re
 import unicodedata
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.stages.base import SourceContext, Stage, StageResult
 
@@ -60,8 +61,8 @@ class NormalizeStage(Stage):
         texts = [normalize_text(t, cfg.unicode_form, pat, cfg.placeholder_token) for t in raw]
         idx = table.schema.get_field_index("text")
         table = table.set_column(idx, table.schema.field("text"), pa.array(texts, pa.large_string()))
-        metas = table.column("meta").to_pylist()
-        if any(m and '"phi_spans"' in m for m in metas):  # spans a source annotated follow their text
+        if pc.any(pc.match_substring(table.column("meta"), '"phi_spans"')).as_py():  # annotated spans follow their text
+            metas = table.column("meta").to_pylist()
             metas = [remap_spans(m, a, b) if m and '"phi_spans"' in m else m for m, a, b in zip(metas, raw, texts)]
             table = table.set_column(table.schema.get_field_index("meta"), table.schema.field("meta"), pa.array(metas, pa.string()))
         return StageResult(table)
