@@ -376,3 +376,28 @@ def test_score_counts():
     assert res["DATE_TIME"]["recall"] == 0.0
     assert res["ANY"]["found"] == 2 and res["ANY"]["correct"] == 2
     assert res["_summary"]["leaked_chars"] == 7
+
+
+def test_detector_setup_keeps_torch_and_transformers_out():
+    """The spaCy-only detector never imports the Hugging Face stack presidio's package drags in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from engine.deid.detector import DeidEngine\n"
+        "e = DeidEngine().setup()\n"
+        "assert e.annotate(['Seen by Dr. Smith on 3/4/2011.'])[0], 'no hit'\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('torch') is not None:\n"
+        "    import torch\n"
+        "    print(torch.ones(2).sum().item())\n"
+        "else:\n"
+        "    print(2.0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded, total = out.stdout.split("\n")[:2]
+    assert loaded == "[]"
+    assert total == "2.0"  # torch stays importable afterwards when installed

@@ -2,6 +2,8 @@
 
 * :func:`offline_tldextract` -- presidio's email/URL recognizers call ``tldextract``, which
   fetches the public suffix list on first use; point it at its bundled snapshot instead.
+* :func:`import_presidio` -- import presidio without torch and transformers when the spaCy
+  pipeline needs neither (presidio's package import loads its Hugging Face engine otherwise).
 * :func:`spacy_model_path` -- the spaCy pipeline for presidio's NLP engine: ``None`` gives a
   blank English pipeline saved to a temp folder (tokenizer only, no NER: nothing is
   downloaded); otherwise an installed package name (``en_core_web_lg``,
@@ -17,7 +19,9 @@ import functools
 import importlib.util
 import logging
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,43 @@ def offline_tldextract() -> None:
 
     if getattr(T.TLD_EXTRACTOR, "suffix_list_urls", ()) or getattr(T.TLD_EXTRACTOR, "cache_dir", None):
         T.TLD_EXTRACTOR = T.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+
+def _pipeline_needs_torch(nlp_model: str | None) -> bool:
+    """Whether the configured spaCy pipeline has a transformer component (judged from its config.cfg)."""
+    if not nlp_model:
+        return False
+    folder = Path(os.path.expanduser(nlp_model))
+    if not folder.is_dir():
+        spec = importlib.util.find_spec(nlp_model)
+        if spec is None or not spec.submodule_search_locations:
+            return "trf" in nlp_model
+        folder = Path(next(iter(spec.submodule_search_locations)))
+    configs = list(folder.glob("config.cfg")) + list(folder.glob("*/config.cfg"))
+    return "trf" in nlp_model or any("transformer" in c.read_text(errors="replace") for c in configs)
+
+
+def import_presidio(nlp_model: str | None = None) -> None:
+    """Import ``presidio_analyzer``, keeping torch and transformers out when the pipeline needs neither.
+
+    presidio's package ``__init__`` imports its Hugging Face NLP engine, which imports transformers
+    and torch when they are installed (about 8 s on one core, the largest part of a worker's
+    start-up).  The de-id stage uses the spaCy engine only, so while presidio and spaCy load, the
+    two are marked unimportable; they stay importable for everything afterwards.  A pipeline with
+    a transformer component (``en_core_web_trf``) loads them as usual.
+    """
+    if "presidio_analyzer" in sys.modules:
+        return
+    blocked = [] if _pipeline_needs_torch(nlp_model) else [m for m in ("torch", "transformers") if m not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # an ImportError for `import name` until removed
+    try:
+        import presidio_analyzer  # noqa: F401
+        import presidio_analyzer.nlp_engine  # noqa: F401
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 def spacy_model_path(nlp_model: str | None) -> str:
@@ -66,6 +107,7 @@ def nlp_engine(nlp_model: str | None = None, ner_only: bool = False):
     ``ner_only`` disables :data:`UNUSED_PIPES` (the stage's own engine; the benchmark's
     presidio default keeps the pipeline as a user would load it).
     """
+    import_presidio(nlp_model)
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     offline_tldextract()
@@ -92,6 +134,7 @@ def build_analyzer(nlp_model: str | None = None, entities=None, ner_entities=("P
     ``ner_entities`` (PERSON by default: spaCy DATE / GPE entities are mostly not PHI in
     notes, e.g. "3 days").
     """
+    import_presidio(nlp_model)
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
     from engine.deid.recognizers import clinical_recognizers
@@ -109,6 +152,7 @@ def build_analyzer(nlp_model: str | None = None, entities=None, ner_entities=("P
 
 def build_default_analyzer(nlp_model: str | None = None):
     """presidio's default ``AnalyzerEngine`` (default registry) on the same offline pipeline."""
+    import_presidio(nlp_model)
     from presidio_analyzer import AnalyzerEngine
 
     return AnalyzerEngine(nlp_engine=nlp_engine(nlp_model))

@@ -169,11 +169,13 @@ class DeidEngine:
     def setup(self) -> "DeidEngine":
         if self.analyzer is not None:
             return self
+        from engine.deid.analyzer import has_ner, import_presidio, nlp_engine
+
+        import_presidio(self.nlp_model)
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
         from presidio_analyzer.nlp_engine import NlpArtifacts
 
-        from engine.deid.analyzer import has_ner, nlp_engine
         from engine.deid.recognizers import clinical_recognizers
 
         class _NoContext(ContextAwareEnhancer):
