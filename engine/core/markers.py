@@ -2,7 +2,9 @@
 
 A marker is written atomically after its step's files, so its presence means "this step of
 this unit (or pack group) is finished" and a resumed build reads it back instead of redoing
-the work.  The driver aggregates markers into the ledger (:mod:`engine.output.ledger`), whose
+the work.  Per-unit markers and their files are written without an fsync; ``files`` records the
+size and hash of every file a marker vouches for, and a resumed build redoes a unit whose marker
+does not parse or whose files do not match (:func:`engine.core.stamps.stamps_match`).  The driver aggregates markers into the ledger (:mod:`engine.output.ledger`), whose
 per-source fields the ``counts`` keys are named after (``written``, ``chars_written``,
 ``tokens``, bucket names, ``phi:<ENTITY>`` ...).  Markers hold ids, counts, reasons with
 numbers folded, and seconds: never document text.
@@ -28,11 +30,16 @@ class Marker:
     quarantine_file: str | None = None
     #: seconds per part of the step, and ``total``
     seconds: dict[str, float] = field(default_factory=dict)
+    #: the step's files, relative to the output folder -> ``[size, xxh3-64 hex]`` (:func:`engine.core.fsio.stamp`)
+    files: dict[str, list] = field(default_factory=dict)
 
     kind: ClassVar[str] = "marker"
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"kind": self.kind}
+        # one level deep (every field is a scalar or a dict of scalars / one-level dicts): no deep copy per unit
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: ({a: (dict(b) if isinstance(b, dict) else b) for a, b in v.items()} if isinstance(v, dict) else v)
+                for k, v in out.items()} | {"kind": self.kind}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Marker":

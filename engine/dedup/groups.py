@@ -45,6 +45,8 @@ def unit_groups(unit_ids: list[str], partitions: int) -> list[list[str]]:
 def _read(uri: str, filters=None, columns=None) -> pa.Table:
     fs, path = fsio.fs_and_path(uri)
     with fs.open(path, "rb") as f:
+        if filters is None:
+            return pq.ParquetFile(f).read(columns=columns)
         return pq.read_table(f, filters=filters, columns=columns)
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from engine.core import fsio
 from engine.core.executor import Task
 from engine.core.markers import GroupCommitted, PackDone
+from engine.core.stamps import sync_local
 from engine.run.plan import pack_groups
 from engine.steps.pack import pack_group
 
@@ -93,5 +94,6 @@ def pack_phase(run, plan, read_markers: dict, write_ledger) -> list[GroupCommitt
                           force=finished[0] == len(groups))
 
     run.executor.run(todo, on_done)
+    sync_local(run.out)  # the quarantine files were written without an fsync; build.json will list them
     run.timings["pack"] = time.time() - t0
     return com.in_order()

@@ -13,6 +13,7 @@ from engine.core import fsio
 from engine.core.executor import Task
 from engine.core.markers import ReadDone, ReadFailed, TokenizeDone, read_marker
 from engine.core.records import WorkUnit
+from engine.core.stamps import stamps_match
 from engine.dedup import exact as dedup_exact
 from engine.dedup.groups import GroupPlan, combine_group, route_drops
 from engine.steps.read import read_unit
@@ -23,6 +24,16 @@ def _done_ids(folder: str) -> set[str]:
     return {u.rsplit("/", 1)[-1][:-5] for u in fsio.listdir(folder) if u.endswith(".json")}
 
 
+def _finished(out: str, uri: str, parse):
+    """The marker at ``uri`` if it parses and every file it vouches for is all there, else None
+    (the step is done again: markers and staging files are written without an fsync)."""
+    try:
+        mk = parse(fsio.read_json(uri))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return mk if stamps_match(out, mk.files) else None
+
+
 def read_phase(run, units: list[WorkUnit]) -> dict[str, ReadDone | ReadFailed]:
     t0 = time.time()
     lay = run.layout
@@ -30,8 +41,9 @@ def read_phase(run, units: list[WorkUnit]) -> dict[str, ReadDone | ReadFailed]:
     done_ids = _done_ids(lay.unit_markers())
     todo = []
     for u in units:
-        if u.unit_id in done_ids:
-            markers[u.unit_id] = read_marker(fsio.read_json(lay.unit_marker(u.unit_id)))
+        mk = _finished(lay.out, lay.unit_marker(u.unit_id), read_marker) if u.unit_id in done_ids else None
+        if mk is not None:
+            markers[u.unit_id] = mk
         else:
             todo.append(u)
     if markers:
@@ -116,8 +128,9 @@ def tokenize_phase(run, units: list[WorkUnit], drop_uris: dict[str, list[str]]) 
     done = _done_ids(lay.tokens_folder())
     todo = []
     for u in units:
-        if u.unit_id in done:
-            markers[u.unit_id] = TokenizeDone.from_json(fsio.read_json(lay.tokens_marker(u.unit_id)))
+        mk = _finished(lay.out, lay.tokens_marker(u.unit_id), TokenizeDone.from_json) if u.unit_id in done else None
+        if mk is not None:
+            markers[u.unit_id] = mk
         else:
             todo.append(Task(u.unit_id, tokenize_unit, (u.source, u.unit_id, drop_uris[u.unit_id]), uses_worker=True))
     tokens: Counter = Counter()

@@ -127,6 +127,7 @@ class StagedUnit:
         self.keys: list[pa.Table] = []
         self.near: list[pa.Table] = []
         self.kept = self.kept_chars = 0
+        self.files: dict[str, list] = {}
 
     def add(self, docs: list[Doc]) -> None:
         """Run a batch through the stages and stage the survivors."""
@@ -168,26 +169,30 @@ class StagedUnit:
         self.sink.discard()
 
     def commit(self, tombstones: list[Tombstone]) -> tuple[bool, str | None]:
-        """Put the unit's files in place; returns (some document carries a version key, quarantine file)."""
-        self.writer.close()
-        self.sink.commit()
+        """Put the unit's files in place; returns (some document carries a version key, quarantine file).
+        ``self.files`` gets the stamp of each (written without an fsync: see :mod:`engine.core.stamps`)."""
         lay, uid = self.worker.layout, self.unit.unit_id
+        self.writer.close()
+        self.files[lay.rel(self.sink.uri)] = self.sink.commit()
         if tombstones:
             self.keys.append(self._keys(DOC_SCHEMA.empty_table(), tombstones))
         keys = pa.concat_tables(self.keys) if self.keys else dedup_exact.KEYS_SCHEMA.empty_table()
-        fsio.write_parquet(lay.keys(uid), keys.sort_by([("hpart", "ascending")]))
+        self._stage(lay.keys(uid), keys.sort_by([("hpart", "ascending")]))
         if self.near:
-            fsio.write_parquet(lay.near(uid), pa.concat_tables(self.near))
+            self._stage(lay.near(uid), pa.concat_tables(self.near))
         qfile = None
         if self.drops:
             qfile = lay.quarantine(self.unit.source, uid)
-            fsio.write_parquet(qfile, drops_table(self.drops, self.unit.source, uid))
+            self._stage(qfile, drops_table(self.drops, self.unit.source, uid))
             rejected_uri = self.worker.manifest.deid.rejected_text_uri
             rej = rejected_text_table(self.drops, self.unit.source) if rejected_uri else None
-            if rej is not None:
+            if rej is not None:  # outside the output folder: written durably
                 fsio.write_parquet(fsio.join(rejected_uri, self.unit.source, f"{uid}.parquet"), rej)
         keyed = bool(keys.num_rows) and keys.column("key").null_count < keys.num_rows
         return keyed, qfile
+
+    def _stage(self, uri: str, table: pa.Table) -> None:
+        self.files[self.worker.layout.rel(uri)] = fsio.write_parquet(uri, table, durable=False)
 
 
 def read_unit(worker, unit: WorkUnit) -> ReadDone | ReadFailed:
@@ -231,9 +236,9 @@ def read_unit(worker, unit: WorkUnit) -> ReadDone | ReadFailed:
         quarantine_file=worker.layout.rel(qfile) if qfile else None,
         seconds={k: round(v, 4) for k, v in staged.seconds.items()} | {"total": round(time.perf_counter() - t0, 4)},
         location=unit.location, read=read, bytes_read=unit.size if unit.end < 0 else unit.end - unit.start,
-        kept=staged.kept, kept_chars=staged.kept_chars, keyed=keyed, near=bool(staged.near),
+        kept=staged.kept, kept_chars=staged.kept_chars, keyed=keyed, near=bool(staged.near), files=staged.files,
     )
-    fsio.write_json_atomic(worker.layout.unit_marker(unit.unit_id), marker.to_json())
+    fsio.write_json_atomic(worker.layout.unit_marker(unit.unit_id), marker.to_json(), durable=False)
     return marker
 
 
@@ -243,13 +248,14 @@ def failed_unit(worker, unit: WorkUnit, exc: Exception, read: int, t0: float) ->
     reason = safe_reason(exc, f"reader failed after {read} records; whole unit quarantined")
     drop = Drop(f"{unit.source}:unit-{unit.unit_id}", "quarantined", reason, unit.location)
     qfile = lay.quarantine(unit.source, unit.unit_id)
-    fsio.write_parquet(qfile, drops_table([drop], unit.source, unit.unit_id))
+    files = {lay.rel(qfile): fsio.write_parquet(qfile, drops_table([drop], unit.source, unit.unit_id), durable=False)}
     fsio.remove(lay.docs(unit.source, unit.unit_id))
-    fsio.write_parquet(lay.keys(unit.unit_id), dedup_exact.KEYS_SCHEMA.empty_table())
+    kfile = lay.keys(unit.unit_id)
+    files[lay.rel(kfile)] = fsio.write_parquet(kfile, dedup_exact.KEYS_SCHEMA.empty_table(), durable=False)
     marker = ReadFailed(
         unit.unit_id, unit.source, counts={"quarantined": 1}, reasons={"quarantined": {reason_key(reason): 1}},
         quarantine_file=lay.rel(qfile), seconds={"total": round(time.perf_counter() - t0, 4)},
-        location=unit.location, bytes_read=unit.size,
+        files=files, location=unit.location, bytes_read=unit.size,
     )
-    fsio.write_json_atomic(lay.unit_marker(unit.unit_id), marker.to_json())
+    fsio.write_json_atomic(lay.unit_marker(unit.unit_id), marker.to_json(), durable=False)
     return marker

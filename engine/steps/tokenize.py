@@ -8,10 +8,12 @@ drops) and the :class:`~engine.core.markers.TokenizeDone` marker ``_staging/toke
 from __future__ import annotations
 
 import time
+import weakref
 from collections import Counter, defaultdict
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from engine.core import fsio
@@ -22,14 +24,38 @@ from engine.tokenizer.backends import encoder_for
 from kernels.packing import windows
 
 
-def unit_drops(unit_id: str, drop_uris: list[str]) -> tuple[set[str], pa.Table | None]:
-    """This unit's rows in the global drop tables (first one wins: supersede, exact, near)."""
+#: per worker: the last drop table read whole (``(uri, table)``); the units of a unit group share
+#: one table and run one after another, so each worker reads each table about once
+_LAST_TABLE: "weakref.WeakKeyDictionary[object, tuple[str, pa.Table | None]]" = weakref.WeakKeyDictionary()
+
+
+def _drop_table(worker, uri: str) -> pa.Table | None:
+    last = _LAST_TABLE.get(worker) if worker is not None else None
+    if last is not None and last[0] == uri:
+        return last[1]
+    t = fsio.read_parquet(uri) if fsio.exists(uri) else None
+    if worker is not None:
+        _LAST_TABLE[worker] = (uri, t)
+    return t
+
+
+def unit_drops(unit_id: str, drop_uris: list[str], worker=None) -> tuple[set[str], pa.Table | None]:
+    """This unit's rows in the global drop tables (first one wins: supersede, exact, near).
+
+    A drop table is read whole once per ``worker`` and filtered in memory (a table holds the drops
+    of one unit group: a few units' worth); without a worker each call reads just the unit's rows."""
     dropped: set[str] = set()
     parts: list[pa.Table] = []
     for uri in drop_uris:
-        if not fsio.exists(uri):
-            continue
-        t = fsio.read_parquet(uri, filters=[("unit_id", "=", unit_id)])
+        if worker is None:
+            if not fsio.exists(uri):
+                continue
+            t = fsio.read_parquet(uri, filters=[("unit_id", "=", unit_id)])
+        else:
+            whole = _drop_table(worker, uri)
+            if whole is None:
+                continue
+            t = whole.filter(pc.equal(whole.column("unit_id"), unit_id))
         if not t.num_rows:
             continue
         t = t.select([f.name for f in DROP_SCHEMA]).cast(DROP_SCHEMA)
@@ -78,16 +104,17 @@ class WindowWriter:
         self.writer.write_batch(batch)
         self.seconds["window"] += time.perf_counter() - t0
 
-    def close(self, uri: str) -> None:
+    def close(self, uri: str) -> list:
+        """Write the windows to ``uri`` (no fsync: the marker records the stamp returned)."""
         self.writer.close()
-        fsio.write_bytes_atomic(uri, self.sink.getvalue().to_pybytes())
+        return fsio.write_bytes_atomic(uri, self.sink.getvalue().to_pybytes(), durable=False)
 
 
 def tokenize_unit(worker, source: str, unit_id: str, drop_uris: list[str]) -> TokenizeDone:
     """Surviving documents of one unit -> token windows (``worker``: a :class:`engine.run.worker.Worker`)."""
     t0 = time.perf_counter()
     lay = worker.layout
-    dropped, drop_table = unit_drops(unit_id, drop_uris)
+    dropped, drop_table = unit_drops(unit_id, drop_uris, worker)
     out = WindowWriter(worker.tokenizer, worker.manifest.max_seq_len, worker.manifest.tokenizer_backend)
     docs_uri = lay.docs(source, unit_id)
     if fsio.exists(docs_uri):  # absent when the unit's reader failed as a whole
@@ -101,19 +128,19 @@ def tokenize_unit(worker, source: str, unit_id: str, drop_uris: list[str]) -> To
                 keep = [i for i, d in enumerate(ids) if d not in dropped]
                 if keep:
                     out.add([ids[i] for i in keep], [texts[i] for i in keep])
-    out.close(lay.tokens(unit_id))
+    files = {lay.rel(lay.tokens(unit_id)): out.close(lay.tokens(unit_id))}
     stats, reasons = out.stats, defaultdict(Counter)
     qfile = None
     if drop_table is not None:
         qfile = lay.quarantine(source, f"dedup-{unit_id}")
-        fsio.write_parquet(qfile, drop_table)
+        files[lay.rel(qfile)] = fsio.write_parquet(qfile, drop_table, durable=False)
         for b, r in zip(drop_table.column("bucket").to_pylist(), drop_table.column("reason").to_pylist()):
             stats[b] += 1
             reasons[b][reason_key(r)] += 1
     seconds = out.seconds | {"total": time.perf_counter() - t0}
     marker = TokenizeDone(
         unit_id, source, counts={k: int(v) for k, v in stats.items()}, reasons={b: dict(c) for b, c in reasons.items()},
-        quarantine_file=lay.rel(qfile) if qfile else None, seconds={k: round(v, 4) for k, v in seconds.items()},
+        quarantine_file=lay.rel(qfile) if qfile else None, seconds={k: round(v, 4) for k, v in seconds.items()}, files=files,
     )
-    fsio.write_json_atomic(lay.tokens_marker(unit_id), marker.to_json())
+    fsio.write_json_atomic(lay.tokens_marker(unit_id), marker.to_json(), durable=False)
     return marker
