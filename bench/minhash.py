@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from bench import common
+from engine.core import fsio
 
 
 VOCAB_SIZE = 30_000
@@ -128,7 +129,6 @@ def _manifest():
 def prepare(folder: str, n_docs: int, words: int, unit_docs: int) -> None:
     """Staging files for ``n_docs`` docs (10 % near-copies of earlier docs, one word changed), two sources."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from engine.dedup.near import NearDedupMapper
     from engine.core.records import DOC_SCHEMA
@@ -149,8 +149,8 @@ def prepare(folder: str, n_docs: int, words: int, unit_docs: int) -> None:
         table = pa.table({"doc_id": [f"{src.name}-{lo + i:08d}" for i in range(n)], "text": docs, "meta": [None] * n,
                           "key": [None] * n, "rank": [0] * n}, schema=DOC_SCHEMA)
         out = mapper.map(table, SourceContext(name=src.name, config=src, manifest=m))
-        path = os.path.join(folder, f"u{k:05d}.parquet")
-        pq.write_table(out, path)
+        path = os.path.join(folder, f"u{k:05d}.arrow")
+        fsio.write_arrow(path, out)
         units.append({"unit_id": f"u{k:05d}", "source": src.name, "priority": src.priority, "scope": "global", "path": path})
     with open(os.path.join(folder, "units.json"), "w") as f:
         json.dump(units, f)
@@ -235,8 +235,8 @@ def bench_quality(n_pairs: int, words: int, threshold: float = 0.8) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         table = pa.table({"doc_id": ids, "text": texts, "meta": [None] * len(ids), "key": [None] * len(ids),
                           "rank": [0] * len(ids)}, schema=DOC_SCHEMA)
-        path = os.path.join(tmp, "u.parquet")
-        pq.write_table(NearDedupMapper(m).map(table, SourceContext(name="a", config=src, manifest=m)), path)
+        path = os.path.join(tmp, "u.arrow")
+        fsio.write_arrow(path, NearDedupMapper(m).map(table, SourceContext(name="a", config=src, manifest=m)))
         stats = run_near_dedup(m, [{"unit_id": "u", "source": "a", "priority": 1, "scope": "global", "path": path}], [],
                                os.path.join(tmp, "near"), LocalExecutor(no_worker_state))
         drops = pa.concat_tables([pq.read_table(f) for f in stats["files"]]).to_pylist()

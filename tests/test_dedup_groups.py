@@ -3,6 +3,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import polars as pl
 
+from engine.core import fsio
 from engine.core.records import DOC_SCHEMA, DROP_SCHEMA, Tombstone
 from engine.dedup import exact as dedup_exact
 from engine.dedup import groups
@@ -33,7 +34,8 @@ def _units(tmp_path, n_units, P):
             rows.append(("pm:deleted", "deleted text", "pm:100", 1))
         t = dedup_exact.keys_table(docs(rows), "s", u % 3, f"unit{u:03d}", P, tombs)
         uris.append(str(tmp_path / f"k{u:03d}.parquet"))
-        write(uris[-1], t)
+        write(uris[-1], t)  # the per-unit shuffle's input
+        fsio.write_arrow(str(tmp_path / f"k{u:03d}.arrow"), t)  # what the read step stages
     return uris
 
 
@@ -58,7 +60,7 @@ def test_grouped_reduce_matches_the_per_unit_shuffle(tmp_path):
     ids = [f"unit{u:03d}" for u in range(150)]
     plan = groups.GroupPlan(str(tmp_path / "staging"), ids, P)
     assert [len(g) for g in plan.groups] == [64, 64, 22]
-    for g, (inputs, out, keyed) in plan.combine_args(lambda uid: uris[int(uid[4:])]):
+    for g, (inputs, out, keyed) in plan.combine_args(lambda uid: uris[int(uid[4:])].replace(".parquet", ".arrow")):
         r = groups.combine_keys(inputs, out, keyed, dedup_exact.KEYS_SCHEMA)
         assert r["units"] == len(plan.groups[g])
     # every partition is its own row group, so a reducer reads one row group per group file

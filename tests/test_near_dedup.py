@@ -1,4 +1,4 @@
-"""Near-duplicate detection end to end on planted duplicates (map -> staging parquet -> run_near_dedup)."""
+"""Near-duplicate detection end to end on planted duplicates (map -> staging Arrow file -> run_near_dedup)."""
 from __future__ import annotations
 
 import random
@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine.core import fsio
 from engine.core.manifest import DedupConfig, Manifest, NearDedupConfig, ResourceConfig, SourceConfig
 from engine.core.executor import no_worker_state
 from engine.dedup.near import run_near_dedup
@@ -69,7 +70,7 @@ def make_manifest(sources: list[dict], **near) -> Manifest:
 
 
 def stage(m: Manifest, tmp_path, corpus: dict[str, list[tuple[str, str]]], units_per_source: int = 2) -> list[dict]:
-    """Run the mapper like the worker does and write one staging parquet per unit."""
+    """Run the mapper like the worker does and write one staging Arrow file per unit."""
     mapper = NearDedupMapper(m)
     units = []
     for src in m.sources:
@@ -83,9 +84,8 @@ def stage(m: Manifest, tmp_path, corpus: dict[str, list[tuple[str, str]]], units
                               "key": [None] * len(part), "rank": [0] * len(part)}, schema=DOC_SCHEMA)
             out = mapper.map(table, ctx)
             assert "text" not in out.column_names
-            path = str(tmp_path / "near" / f"{src.name}-{k}.parquet")
-            (tmp_path / "near").mkdir(parents=True, exist_ok=True)
-            pq.write_table(out, path)
+            path = str(tmp_path / "near" / f"{src.name}-{k}.arrow")
+            fsio.write_arrow(path, out)
             units.append({"unit_id": f"{src.name}-u{k}", "source": src.name, "priority": src.priority, "scope": src.scope, "path": path})
     return units
 

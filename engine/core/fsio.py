@@ -21,6 +21,7 @@ from typing import Any
 import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pyarrow.parquet as pq
 import xxhash
 from fsspec.core import url_to_fs
@@ -269,6 +270,14 @@ def read_json(uri: str) -> Any:
     return json.loads(retrying(lambda _: fs.cat_file(path), f"read {uri}"))
 
 
+def open_arrow(uri: str):
+    """A file for pyarrow's readers: a memory map on local disks (no Python file layer per read), else the store's file."""
+    fs, path = fs_and_path(uri)
+    if is_local(fs):
+        return retrying(lambda _: pa.memory_map(path, "r"), f"open {uri}")
+    return retrying(lambda _: fs.open(path, "rb"), f"open {uri}")
+
+
 def read_bytes(uri: str) -> bytes:
     fs, path = fs_and_path(uri)
     return retrying(lambda _: fs.cat_file(path), f"read {uri}")
@@ -342,6 +351,34 @@ def write_parquet(uri: str, table: pa.Table, atomic: bool = True, row_group_size
         return write_bytes_atomic(uri, buf.getvalue(), durable)
     _write_direct(uri, buf.getvalue())
     return stamp(buf.getvalue())
+
+
+def write_arrow(uri: str, table: pa.Table, durable: bool = True) -> list:
+    """A small table as one uncompressed Arrow IPC file, atomically; returns its :func:`stamp`.
+    Per-unit staging tables (dedup keys, sketches): a tenth of a small parquet file's cost to write and read."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
+    return write_bytes_atomic(uri, sink.getvalue().to_pybytes(), durable)
+
+
+def read_arrow(uri: str, columns: list[str] | None = None) -> pa.Table:
+    """A table written by :func:`write_arrow` (``columns``: only these)."""
+    def op(_):
+        with open_arrow(uri) as f:
+            t = pa.ipc.open_file(f).read_all()
+        return t.select(columns) if columns is not None else t
+
+    return retrying(op, f"read {uri}")
+
+
+def arrow_rows(uri: str) -> int:
+    def op(_):
+        with open_arrow(uri) as f:
+            r = pa.ipc.open_file(f)
+            return sum(r.get_batch(i).num_rows for i in range(r.num_record_batches))
+
+    return retrying(op, f"read {uri}")
 
 
 def _write_direct(uri: str, data: bytes) -> None:

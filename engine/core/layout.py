@@ -26,10 +26,10 @@ class Layout:
         return fsio.join(self.staging, "docs", source, f"{unit_id}.arrow")
 
     def keys(self, unit_id: str) -> str:
-        return fsio.join(self.staging, "keys", f"{unit_id}.parquet")
+        return fsio.join(self.staging, "keys", f"{unit_id}.arrow")
 
     def near(self, unit_id: str) -> str:
-        return fsio.join(self.staging, "near", f"{unit_id}.parquet")
+        return fsio.join(self.staging, "near", f"{unit_id}.arrow")
 
     def unit_markers(self) -> str:
         return fsio.join(self.staging, "units")

@@ -61,7 +61,7 @@ def band_map(g: int, group: list[tuple[int, dict]], excl_uris: list[str], work: 
     keys, gids, sks = [], [], []
     docs = excluded = empty = 0
     for ui, unit in group:
-        t = fsio.read_parquet(unit["path"], columns=["doc_id", "ok", "bands", "sketch"])
+        t = fsio.read_arrow(unit["path"], columns=["doc_id", "ok", "bands", "sketch"])
         n = t.num_rows
         docs += n
         keep = t.column("ok").to_numpy(zero_copy_only=False).astype(bool)

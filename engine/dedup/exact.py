@@ -3,7 +3,7 @@
 Map side (where documents are read, per work unit): :func:`keys_table` turns the unit's
 surviving documents into a small table (no text) of 128-bit xxh3 hashes of the
 normalized text, the source priority, the optional version key/rank, and two partition
-numbers; the driver writes it to ``_staging/keys/<unit>.parquet``.  Tombstones
+numbers; the read step writes it to ``_staging/keys/<unit>.arrow``.  Tombstones
 (e.g. PubMed ``DeleteCitation``) ride in the same table.
 
 Reduce side (one task per partition, memory ~ corpus rows / partitions):

@@ -67,7 +67,7 @@ def _write_by(uri: str, table: pa.Table, column: str) -> None:
 
 def combine_keys(key_uris: list[str], out_uri: str, keyed_uri: str, schema: pa.Schema) -> dict:
     """One group's key files -> ``out_uri`` by ``hpart``, and (if any) its versioned rows -> ``keyed_uri`` by ``kpart``."""
-    tables = [_read(u) for u in key_uris]
+    tables = [fsio.read_arrow(u) for u in key_uris]
     tables = [t.select(schema.names).cast(schema) for t in tables if t.num_rows]
     keys = pa.concat_tables(tables) if tables else schema.empty_table()
     _write_by(out_uri, keys, "hpart")

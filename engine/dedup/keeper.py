@@ -46,7 +46,7 @@ def attach_members(g: int, member_uris: list[str], nodej_uris: list[str], group:
     for u in np.unique(ui):
         unit = units[int(u)]
         sel = np.flatnonzero(ui == u)
-        ids = fsio.read_parquet(unit["path"], columns=["doc_id"]).column("doc_id").combine_chunks()
+        ids = fsio.read_arrow(unit["path"], columns=["doc_id"]).column("doc_id").combine_chunks()
         doc_id[sel] = np.array(ids.take(pa.array(row[sel])).to_pylist(), dtype=object)
         source[sel] = unit["source"]
         unit_id[sel] = unit["unit_id"]

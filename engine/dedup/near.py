@@ -100,8 +100,8 @@ def group_units(units: list[dict], counts: list[int]):
 
 def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_prefix: str, executor: Executor) -> dict:
     """Phase 2 (see the module docstring).  ``units``: ``{"unit_id", "source", "priority", "scope",
-    "path"}`` in a deterministic order (``path``: the staging parquet written from
-    :meth:`NearDedupMapper.map`).  ``exact_drops``: DROP_SCHEMA parquet URIs of documents already
+    "path"}`` (and optionally ``"rows"``: the rows of that file, else it is read) in a deterministic
+    order (``path``: the staging Arrow file written from :meth:`NearDedupMapper.map`).  ``exact_drops``: DROP_SCHEMA parquet URIs of documents already
     removed.  Writes ``f"{out_prefix}-{p:05d}.parquet"`` (DROP_SCHEMA, near_dup) and returns stats
     (ints, plus ``"files"``: the drop file URIs)."""
     t0 = time.time()
@@ -111,8 +111,8 @@ def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_pref
     work = out_prefix + ".work"
     fsio.remove(work, recursive=True)
     _clear_outputs(out_prefix)
-    units = [u for u in units if u.get("path") and fsio.exists(u["path"])]
-    counts = [fsio.parquet_rows(u["path"]) for u in units]
+    units = [u for u in units if u.get("path") and ("rows" in u or fsio.exists(u["path"]))]
+    counts = [u["rows"] if "rows" in u else fsio.arrow_rows(u["path"]) for u in units]
     total = int(sum(counts))
     base_p = int(getattr(getattr(manifest, "resources", None), "dedup_partitions", 16) or 16)
     P = max(1, base_p, math.ceil(total * bands / PARTITION_ENTRIES))

@@ -111,7 +111,7 @@ def _near(run, units, markers, earlier_drops: list[str], stats: Counter) -> list
     if not fsio.exists(done_uri):
         near_units = [
             {"unit_id": u.unit_id, "source": u.source, "priority": m.source(u.source).priority,
-             "scope": m.source(u.source).scope, "path": lay.near(u.unit_id)}
+             "scope": m.source(u.source).scope, "path": lay.near(u.unit_id), "rows": markers[u.unit_id].kept}
             for u in units if markers[u.unit_id].near
         ]
         nstats = run_near_dedup(m, near_units, earlier_drops, lay.drops_prefix("near"), run.executor)

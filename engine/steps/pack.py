@@ -58,8 +58,7 @@ def pack_group(worker, source: str, group: int, unit_ids: list[str]) -> PackDone
     packer = BestFitPacker(m.max_seq_len, m.resources.pack_buffer)
     cutter = ShardCutter(worker, source, group)
     for uid in unit_ids:
-        fs, path = fsio.fs_and_path(worker.layout.tokens(uid))
-        with fs.open(path, "rb") as f:
+        with fsio.open_arrow(worker.layout.tokens(uid)) as f:
             reader = ipc.open_file(f)
             for bi in range(reader.num_record_batches):
                 batch = reader.get_batch(bi)

@@ -5,8 +5,8 @@ unless said otherwise, written atomically under deterministic names, so a retrie
 call rewrites the same bytes):
 
 * ``docs/<source>/<unit>.arrow``: the surviving documents (:data:`~engine.core.records.DOC_SCHEMA`);
-* ``keys/<unit>.parquet``: exact-dedup keys (and tombstones) of the survivors;
-* ``near/<unit>.parquet``: near-dedup band keys and sketches (when near dedup is on);
+* ``keys/<unit>.arrow``: exact-dedup keys (and tombstones) of the survivors;
+* ``near/<unit>.arrow``: near-dedup band keys and sketches (when near dedup is on);
 * ``OUT/quarantine/<source>/<unit>.parquet``: the documents the reader or a stage dropped;
 * ``units/<unit>.json``: the :class:`~engine.core.markers.ReadDone` marker (or
   :class:`~engine.core.markers.ReadFailed` when the reader failed midway).
@@ -177,22 +177,19 @@ class StagedUnit:
         if tombstones:
             self.keys.append(self._keys(DOC_SCHEMA.empty_table(), tombstones))
         keys = pa.concat_tables(self.keys) if self.keys else dedup_exact.KEYS_SCHEMA.empty_table()
-        self._stage(lay.keys(uid), keys.sort_by([("hpart", "ascending")]))
+        self.files[lay.rel(lay.keys(uid))] = fsio.write_arrow(lay.keys(uid), keys.sort_by([("hpart", "ascending")]), durable=False)
         if self.near:
-            self._stage(lay.near(uid), pa.concat_tables(self.near))
+            self.files[lay.rel(lay.near(uid))] = fsio.write_arrow(lay.near(uid), pa.concat_tables(self.near), durable=False)
         qfile = None
         if self.drops:
             qfile = lay.quarantine(self.unit.source, uid)
-            self._stage(qfile, drops_table(self.drops, self.unit.source, uid))
+            self.files[lay.rel(qfile)] = fsio.write_parquet(qfile, drops_table(self.drops, self.unit.source, uid), durable=False)
             rejected_uri = self.worker.manifest.deid.rejected_text_uri
             rej = rejected_text_table(self.drops, self.unit.source) if rejected_uri else None
             if rej is not None:  # outside the output folder: written durably
                 fsio.write_parquet(fsio.join(rejected_uri, self.unit.source, f"{uid}.parquet"), rej)
         keyed = bool(keys.num_rows) and keys.column("key").null_count < keys.num_rows
         return keyed, qfile
-
-    def _stage(self, uri: str, table: pa.Table) -> None:
-        self.files[self.worker.layout.rel(uri)] = fsio.write_parquet(uri, table, durable=False)
 
 
 def read_unit(worker, unit: WorkUnit) -> ReadDone | ReadFailed:
@@ -251,7 +248,7 @@ def failed_unit(worker, unit: WorkUnit, exc: Exception, read: int, t0: float) ->
     files = {lay.rel(qfile): fsio.write_parquet(qfile, drops_table([drop], unit.source, unit.unit_id), durable=False)}
     fsio.remove(lay.docs(unit.source, unit.unit_id))
     kfile = lay.keys(unit.unit_id)
-    files[lay.rel(kfile)] = fsio.write_parquet(kfile, dedup_exact.KEYS_SCHEMA.empty_table(), durable=False)
+    files[lay.rel(kfile)] = fsio.write_arrow(kfile, dedup_exact.KEYS_SCHEMA.empty_table(), durable=False)
     marker = ReadFailed(
         unit.unit_id, unit.source, counts={"quarantined": 1}, reasons={"quarantined": {reason_key(reason): 1}},
         quarantine_file=lay.rel(qfile), seconds={"total": round(time.perf_counter() - t0, 4)},

@@ -118,8 +118,7 @@ def tokenize_unit(worker, source: str, unit_id: str, drop_uris: list[str]) -> To
     out = WindowWriter(worker.tokenizer, worker.manifest.max_seq_len, worker.manifest.tokenizer_backend)
     docs_uri = lay.docs(source, unit_id)
     if fsio.exists(docs_uri):  # absent when the unit's reader failed as a whole
-        fs, path = fsio.fs_and_path(docs_uri)
-        with fs.open(path, "rb") as f:
+        with fsio.open_arrow(docs_uri) as f:
             reader = ipc.open_file(f)
             for bi in range(reader.num_record_batches):
                 batch = reader.get_batch(bi)
