@@ -110,3 +110,14 @@ def test_svg_charts_scale_and_escape():
     assert h.count('fill="#222222"') == 2
     empty = S.histogram("e", [], np.array([0, 1]))
     assert empty.startswith("<svg") and empty.endswith("</svg>")
+
+
+def test_start_up_is_timed_and_reported(demo_build):
+    """The driver's start-up (wall) and each worker's set-up (per stage) reach timings.json and the report."""
+    t = json.loads((demo_build / "report" / "timings.json").read_text())
+    assert 0 < t["wall_seconds"]["start-up"] < t["wall_seconds"]["total"]
+    setup = {k: v for k, v in t["worker_seconds"].items() if k.startswith("setup.")}
+    assert setup.get("setup.deid", 0) > 0 and set(setup) >= {"setup.normalize", "setup.filter"}
+    page = _html(demo_build)
+    assert 'id="startup"' in page and "deid " in page.split('id="startup"')[1].split("</p>")[0]
+    assert "start-up" in (demo_build / "report" / "summary.txt").read_text()

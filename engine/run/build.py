@@ -103,7 +103,7 @@ class Build:
         self.tok_backend = self._tokenizer_backend(tok)  # a refused backend: an error before anything is touched
         resolved = m.model_copy(update={"tokenizer_backend": self.tok_backend.backend})  # workers skip "auto"
         spec = WorkerSpec(resolved, self.out, m.tokenizer)
-        early = self._start_early(spec)
+        early = start_early(self.executor_kind, spec, self.workers, m, self.progress)
         try:
             plan = plan_units(m)  # every input found, or an error before anything is touched
             if state == "force":
@@ -148,22 +148,6 @@ class Build:
             self.executor.close()
         return self._finish(tok, bid, [reads[u.unit_id] for u in units], [tokens[u.unit_id] for u in units], groups, t_start)
 
-    def _start_early(self, spec: WorkerSpec):
-        """``(kind, executor)`` whose workers set up while the driver plans, when the kind is known before
-        the plan: Ray on the cluster RAY_ADDRESS names, or a local executor (requested, or the likely
-        choice of ``auto``: an in-process worker, replaced should the plan call for more); else None."""
-        req = self.executor_kind
-        if req == "ray" or (req == "auto" and os.environ.get("RAY_ADDRESS")):
-            if not os.environ.get("RAY_ADDRESS"):
-                return None  # an embedded Ray starts only once the plan is known to be sound
-            self.progress.say("starting: connecting to the Ray cluster; the worker actors set up while the inputs are planned")
-            kind = "ray"
-        else:
-            kind = "local"
-        ex = make_executor(kind, spec, self.workers, self.manifest, 0)
-        ex.start()
-        return kind, ex
-
     def _tokenizer_backend(self, tok):
         from engine.tokenizer import backends
 
@@ -192,3 +176,19 @@ class Build:
         self.progress.say("done\n" + summary)
         self.progress.say(f"report: {self.layout.report('index.html')} (summary.txt and timings.json beside it)")
         return doc
+
+
+def start_early(requested: str, spec: WorkerSpec, workers: int | None, manifest: Manifest, progress):
+    """``(kind, executor)`` whose workers set up while the driver plans, when the kind is known before
+    the plan: Ray on the cluster RAY_ADDRESS names, or a local executor (requested, or the likely
+    choice of ``auto``: an in-process worker, replaced should the plan call for more); else None."""
+    if requested == "ray" or (requested == "auto" and os.environ.get("RAY_ADDRESS")):
+        if not os.environ.get("RAY_ADDRESS"):
+            return None  # an embedded Ray starts only once the plan is known to be sound
+        progress.say("starting: connecting to the Ray cluster; the worker actors set up while the inputs are planned")
+        kind = "ray"
+    else:
+        kind = "local"
+    ex = make_executor(kind, spec, workers, manifest, 0)
+    ex.start()
+    return kind, ex
