@@ -74,12 +74,18 @@ class RayExecutor:
         env = {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"} | dict(env or {})
         cls = ray.remote(RayWorker).options(num_cpus=cpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
         self.actors = [cls.remote(worker_factory, env) for _ in range(n)]
-        ray.get([a.ping.remote() for a in self.actors])
+        self._ready = [a.ping.remote() for a in self.actors]  # awaited by the first run(): set-up overlaps planning
         self.workers = n
         self.where += f", {n} worker actors x {cpus:.2f} CPUs"
         self.policy = RetryPolicy()
 
+    def start(self) -> None:
+        """Nothing to do: the actors began setting up when they were created."""
+
     def run(self, tasks: Sequence[Task], on_done: Callable[[Hashable, Any], None]) -> None:
+        if self._ready:
+            ray.get(self._ready)  # every worker set up (a failed set-up raises here)
+            self._ready = []
         idle = list(self.actors)
         pending = [(t, 0) for t in reversed(tasks)]
         inflight: dict = {}
