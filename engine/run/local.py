@@ -97,7 +97,17 @@ class LocalExecutor:
                         tries += 1
                 on_done(task.key, res)
             return
-        inflight: dict[Future, tuple[Task, int]] = {self._pool.submit(_run_in_process, t): (t, 0) for t in tasks}
+        # a window of tasks in flight, topped up as they finish: each wait() costs O(in flight), so
+        # submitting every task at once would make the driver's cost quadratic in the unit count
+        window = 4 * self.workers
+        pending = iter(tasks)
+        inflight: dict[Future, tuple[Task, int]] = {}
+
+        def top_up() -> None:
+            while len(inflight) < window and (t := next(pending, None)) is not None:
+                inflight[self._pool.submit(_run_in_process, t)] = (t, 0)
+
+        top_up()
         try:
             while inflight:
                 done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
@@ -110,6 +120,7 @@ class LocalExecutor:
                         inflight[self._pool.submit(_run_in_process, task)] = (task, tries + 1)
                         continue
                     on_done(task.key, res)
+                top_up()
         finally:
             for fut in inflight:
                 fut.cancel()
