@@ -198,7 +198,7 @@ def _env(extra: dict | None = None) -> dict:
 
 
 def run_case(case: str, storage: str, work: Path, server, workers: int | None, partitions: int,
-             near: bool, timeout: float, executor: str | None = None, deid: bool = False) -> dict:
+             near: bool, timeout: float, executor: str | None = None, deid: bool = False, build_only: bool = False) -> dict:
     shape, _, arg = case.partition(":")
     local = work / case.replace(":", "-")
     if shape == "small":
@@ -210,8 +210,7 @@ def run_case(case: str, storage: str, work: Path, server, workers: int | None, p
     if storage == "s3":
         bucket = "rehearsal"
         prefix = case.replace(":", "-").replace(".", "_")
-        fs = server.filesystem()
-        rehearsal.upload(local, f"{bucket}/{prefix}/in", fs)
+        server.put_tree(str(local), bucket, f"{prefix}/in")  # straight into the store: not counted
         in_uri, out_uri = f"s3://{bucket}/{prefix}/in", f"s3://{bucket}/{prefix}/out"
         env = _env(server.env() | {"REHEARSAL_COUNT_URL": server.endpoint})
         server.reset()
@@ -237,6 +236,9 @@ def run_case(case: str, storage: str, work: Path, server, workers: int | None, p
     if storage == "s3":
         res["requests"] = server.counts()
         server.phase("after-build")
+    if build_only:
+        res["units"] = res["build"].get("units")
+        return res
     from engine.core import fsio
 
     os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
@@ -313,13 +315,14 @@ def tables(results: list[dict]) -> str:
                 rows.append([r["case"], p, n] + [c.get(k, 0) for k in KINDS] + [tot, tot / n])
         out.append(fmt_table(rows, ["case", "phase", "units"] + KINDS + ["total", "per unit"]))
     rows = []
-    for r in results:
+    for r in [r for r in results if "audit" in r]:
         st = r["build"].get("staging_files", {})
         rows.append([r["case"], r["storage"], sum(st.values()), ", ".join(f"{k} {v}" for k, v in sorted(st.items())),
                      r["build_json_bytes"], r["audit"]["wall"], r["audit"]["peak_rss_mb"], r["report"]["wall"],
                      r["loader"]["first_row_s"]])
-    out.append(fmt_table(rows, ["case", "storage", "staging files", "by folder", "build.json B", "audit s", "audit MB",
-                                "report s", "loader 1st row s"]))
+    if rows:
+        out.append(fmt_table(rows, ["case", "storage", "staging files", "by folder", "build.json B", "audit s", "audit MB",
+                                    "report s", "loader 1st row s"]))
     return "\n\n".join(out)
 
 
@@ -345,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--work", help="folder for inputs and outputs (default: a temporary one)")
     ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--build-only", action="store_true", help="no audit, report and loader runs after the build")
     a = ap.parse_args(argv)
     work = Path(a.work or tempfile.mkdtemp(prefix="rehearsal-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -352,12 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.storage == "s3":
         from bench.s3count import CountingServer
 
-        server = CountingServer(log_path=str(work / "s3count.log")).start()
+        server = CountingServer(log_path=str(work / "s3count.log")).start(in_process=True)
     results = []
     try:
         for case in a.case:
             near = a.near or case.startswith("all20")
-            results.append(run_case(case, a.storage, work, server, a.workers, a.partitions, near, a.timeout, a.executor, a.deid))
+            results.append(run_case(case, a.storage, work, server, a.workers, a.partitions, near, a.timeout, a.executor, a.deid,
+                                    a.build_only))
             print(f"{case}: {results[-1]['build']['wall']:.1f}s", file=sys.stderr, flush=True)
     finally:
         if server is not None:

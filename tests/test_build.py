@@ -147,6 +147,40 @@ def test_audit_catches_tampering(tmp_path, demo_build):
     assert not res["ok"] and any("unaccounted" in e for e in res["errors"])
 
 
+def test_resume_redoes_units_whose_staged_files_were_lost(tmp_path, demo_build, monkeypatch):
+    """Staging files are written without an fsync: after a crash a file may be short or empty while
+    its marker survived.  --resume checks each marker's stamps and redoes those units."""
+    out = tmp_path / "lost"
+    m, _ = load_manifest(ROOT / "manifests" / "demo.yaml", output=str(out))
+    import engine.run.build as eb
+
+    def crash(*a, **kw):
+        raise KeyboardInterrupt("simulated crash before packing")
+
+    monkeypatch.setattr(eb, "pack_phase", crash)
+    with pytest.raises(KeyboardInterrupt):
+        Build(m, str(out), progress=ConsoleProgress(False), executor="local").run()
+    monkeypatch.undo()
+    staging = out / "_staging"
+    docs = sorted((staging / "docs").rglob("*.arrow"))
+    tokens = sorted((staging / "tokens").glob("*.arrow"))
+    keys = sorted((staging / "keys").glob("*.arrow"))
+    assert docs and tokens and keys
+    docs[0].write_bytes(docs[0].read_bytes()[:-40])  # short
+    tokens[-1].write_bytes(b"")  # empty
+    keys[0].write_bytes(b"\0" * keys[0].stat().st_size)  # the right size, zeros
+    (staging / "units" / f"{tokens[0].stem}.json").write_text('{"unit_id": ')  # a marker cut off
+    redone = {docs[0].stem, tokens[-1].stem, keys[0].stem, tokens[0].stem}
+    before = {p.relative_to(staging): p.stat().st_mtime_ns for p in staging.glob("*/*.json")}
+    build(out, resume=True, keep_staging=True)
+    after = {p.relative_to(staging): p.stat().st_mtime_ns for p in staging.glob("*/*.json")}
+    rewritten = {(p.parent.name, p.stem) for p in before if after[p] != before[p]}
+    assert {("units", docs[0].stem), ("units", keys[0].stem), ("units", tokens[0].stem), ("tokens", tokens[-1].stem)} <= rewritten
+    assert {u for _, u in rewritten} <= redone
+    assert shard_bytes(out) == shard_bytes(demo_build)
+    assert audit.audit(str(out))["ok"]
+
+
 def test_resume_after_crash_mid_pack(tmp_path, demo_build, monkeypatch):
     """The driver dies after the first committed pack group; --resume finishes byte-identically."""
     out = tmp_path / "crash"
@@ -157,8 +191,8 @@ def test_resume_after_crash_mid_pack(tmp_path, demo_build, monkeypatch):
     real = eb.fsio.write_json_atomic
     calls = {"n": 0}
 
-    def dying(uri, obj):
-        real(uri, obj)
+    def dying(uri, obj, *a, **kw):
+        real(uri, obj, *a, **kw)
         if "/_staging/groups/" in uri:
             calls["n"] += 1
             raise KeyboardInterrupt("simulated crash")

@@ -265,22 +265,31 @@ def write_json_atomic(uri: str, obj: Any, durable: bool = True) -> list:
     return write_bytes_atomic(uri, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode(), durable)
 
 
+def _cat(fs, path: str) -> bytes:
+    """A whole object in one request (s3fs asks for the size first, to split big reads, unless told not to)."""
+    if protocol_of(fs) in ("s3", "s3a"):
+        return fs.cat_file(path, max_concurrency=1)
+    return fs.cat_file(path)
+
+
 def read_json(uri: str) -> Any:
     fs, path = fs_and_path(uri)
-    return json.loads(retrying(lambda _: fs.cat_file(path), f"read {uri}"))
+    return json.loads(retrying(lambda _: _cat(fs, path), f"read {uri}"))
 
 
 def open_arrow(uri: str):
-    """A file for pyarrow's readers: a memory map on local disks (no Python file layer per read), else the store's file."""
+    """A whole file for pyarrow's readers: a memory map on local disks (no Python file layer per
+    read); from an object store, the object in one GET (no HEAD, no ranged reads per footer and
+    batch).  For staging files, which are read whole.  FileNotFoundError when there is none."""
     fs, path = fs_and_path(uri)
     if is_local(fs):
         return retrying(lambda _: pa.memory_map(path, "r"), f"open {uri}")
-    return retrying(lambda _: fs.open(path, "rb"), f"open {uri}")
+    return pa.BufferReader(retrying(lambda _: _cat(fs, path), f"read {uri}"))
 
 
 def read_bytes(uri: str) -> bytes:
     fs, path = fs_and_path(uri)
-    return retrying(lambda _: fs.cat_file(path), f"read {uri}")
+    return retrying(lambda _: _cat(fs, path), f"read {uri}")
 
 
 def move(src: str, dst: str) -> None:
@@ -407,9 +416,9 @@ def read_parquet(ref, filters=None, columns=None) -> pa.Table:
     fs, path = fs_and_path(ref)
 
     def whole(_):
+        if filters is None:  # one file, read whole: no dataset machinery (half the cost for small files), one GET
+            return pq.ParquetFile(open_arrow(ref)).read(columns=columns)
         with fs.open(path, "rb") as f:
-            if filters is None:  # one file: no dataset machinery (half the cost for small files)
-                return pq.ParquetFile(f).read(columns=columns)
             return pq.read_table(f, filters=filters, columns=columns)
 
     return retrying(whole, f"read {ref}")

@@ -116,9 +116,12 @@ def tokenize_unit(worker, source: str, unit_id: str, drop_uris: list[str]) -> To
     lay = worker.layout
     dropped, drop_table = unit_drops(unit_id, drop_uris, worker)
     out = WindowWriter(worker.tokenizer, worker.manifest.max_seq_len, worker.manifest.tokenizer_backend)
-    docs_uri = lay.docs(source, unit_id)
-    if fsio.exists(docs_uri):  # absent when the unit's reader failed as a whole
-        with fsio.open_arrow(docs_uri) as f:
+    try:
+        docs = fsio.open_arrow(lay.docs(source, unit_id))
+    except FileNotFoundError:  # the unit's reader failed as a whole: no documents
+        docs = None
+    if docs is not None:
+        with docs as f:
             reader = ipc.open_file(f)
             for bi in range(reader.num_record_batches):
                 batch = reader.get_batch(bi)
