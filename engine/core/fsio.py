@@ -278,12 +278,19 @@ def read_json(uri: str) -> Any:
 
 
 def open_arrow(uri: str):
-    """A whole file for pyarrow's readers: a memory map on local disks (no Python file layer per
-    read); from an object store, the object in one GET (no HEAD, no ranged reads per footer and
-    batch).  For staging files, which are read whole.  FileNotFoundError when there is none."""
+    """A whole file for pyarrow's readers (staging files, which are read whole): from a local disk
+    its bytes, or a memory map when over 4 MiB (no Python file layer per read); from an object
+    store the object in one GET (no HEAD, no ranged reads per footer and batch).
+    FileNotFoundError when there is none."""
     fs, path = fs_and_path(uri)
     if is_local(fs):
-        return retrying(lambda _: pa.memory_map(path, "r"), f"open {uri}")
+        def local(_):
+            if os.stat(path).st_size > 1 << 22:
+                return pa.memory_map(path, "r")
+            with open(path, "rb") as f:  # small: one read beats setting up a map
+                return pa.BufferReader(f.read())
+
+        return retrying(local, f"open {uri}")
     return pa.BufferReader(retrying(lambda _: _cat(fs, path), f"read {uri}"))
 
 
