@@ -43,3 +43,29 @@ def test_counts_land_in_the_announced_phase():
     assert c["_bytes"]["setup"]["in"] == 3 and c["_bytes"]["read"]["out"] == 5
     _call(app, "GET", "/__count/reset")
     assert json.loads(_call(app, "GET", "/__count/counts")[1])["_phase"] == "setup"
+
+
+def test_in_process_server_counts_the_build_not_the_inputs(tmp_path, monkeypatch):
+    """Inputs put straight into the store are not counted; reads and writes over HTTP are, per phase."""
+    from bench.s3count import CountingServer
+    from engine.core import fsio
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for i in range(5):
+        (tmp_path / "in" / "sub" / f"f{i}.jsonl").write_text(f'{{"id": {i}}}\n')
+    (tmp_path / "in" / "rehearsal.yaml").write_text("not uploaded\n")
+    server = CountingServer().start(in_process=True)
+    try:
+        for k, v in server.env().items():
+            monkeypatch.setenv(k, v)
+        assert server.put_tree(str(tmp_path / "in"), "rehearsal", "case/in") == 5
+        assert server.counts() == {"_bytes": {}, "_phase": "setup"}
+        server.phase("read")
+        assert fsio.read_bytes("s3://rehearsal/case/in/sub/f3.jsonl") == b'{"id": 3}\n'
+        fsio.write_bytes_atomic("s3://rehearsal/case/out/x.json", b"{}")
+        assert len(fsio.expand("s3://rehearsal/case/in/*/*.jsonl")) == 5
+        c = server.counts()
+        assert c["read"]["GET"] == 1 and c["read"]["PUT"] == 1 and c["read"]["LIST"] >= 1
+        assert "setup" not in c
+    finally:
+        server.stop()
