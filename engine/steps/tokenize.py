@@ -30,7 +30,10 @@ _LAST_TABLE: "weakref.WeakKeyDictionary[object, tuple[str, pa.Table | None]]" = 
 
 
 def _drop_table(worker, uri: str) -> pa.Table | None:
-    last = _LAST_TABLE.get(worker) if worker is not None else None
+    try:
+        last = _LAST_TABLE.get(worker)
+    except TypeError:  # a worker that cannot be weakly referenced: no cache
+        last, worker = None, None
     if last is not None and last[0] == uri:
         return last[1]
     t = fsio.read_parquet(uri) if fsio.exists(uri) else None
