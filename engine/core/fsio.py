@@ -380,21 +380,9 @@ def write_arrow(uri: str, table: pa.Table, durable: bool = True) -> list:
 
 def read_arrow(uri: str, columns: list[str] | None = None) -> pa.Table:
     """A table written by :func:`write_arrow` (``columns``: only these)."""
-    def op(_):
-        with open_arrow(uri) as f:
-            t = pa.ipc.open_file(f).read_all()
-        return t.select(columns) if columns is not None else t
-
-    return retrying(op, f"read {uri}")
-
-
-def arrow_rows(uri: str) -> int:
-    def op(_):
-        with open_arrow(uri) as f:
-            r = pa.ipc.open_file(f)
-            return sum(r.get_batch(i).num_rows for i in range(r.num_record_batches))
-
-    return retrying(op, f"read {uri}")
+    with open_arrow(uri) as f:
+        t = pa.ipc.open_file(f).read_all()
+    return t.select(columns) if columns is not None else t
 
 
 def _write_direct(uri: str, data: bytes) -> None:

@@ -112,7 +112,7 @@ def run_near_dedup(manifest, units: list[dict], exact_drops: list[str], out_pref
     fsio.remove(work, recursive=True)
     _clear_outputs(out_prefix)
     units = [u for u in units if u.get("path") and ("rows" in u or fsio.exists(u["path"]))]
-    counts = [u["rows"] if "rows" in u else fsio.arrow_rows(u["path"]) for u in units]
+    counts = [u["rows"] if "rows" in u else fsio.read_arrow(u["path"], ["doc_id"]).num_rows for u in units]
     total = int(sum(counts))
     base_p = int(getattr(getattr(manifest, "resources", None), "dedup_partitions", 16) or 16)
     P = max(1, base_p, math.ceil(total * bands / PARTITION_ENTRIES))
