@@ -189,11 +189,9 @@ class DeidEngine:
 
         eng = nlp_engine(self.nlp_model, ner_only=True)
         registry = RecognizerRegistry(supported_languages=["en"])
-        self._note_rec = None
-        for r in clinical_recognizers([e for e in self.entities if e in P.ENTITIES], notes=self.notes):
+        self._recs = clinical_recognizers([e for e in self.entities if e in P.ENTITIES], notes=self.notes)
+        for r in self._recs:
             registry.add_recognizer(r)
-            if r.name == "ClinicalNoteRecognizer":
-                self._note_rec = r
         self.analyzer = AnalyzerEngine(
             registry=registry, nlp_engine=eng, supported_languages=["en"], context_aware_enhancer=_NoContext()
         )
@@ -261,8 +259,8 @@ class DeidEngine:
 
     def _run_chunk(self, parts: list[str], cmap: list[tuple[int, int, int]], raw: list[list[Hit]]) -> None:
         chunk = "\n".join(parts)
-        if self._note_rec is not None:
-            self._note_rec.bounds = [c for c, _, _ in cmap]
+        for r in self._recs:
+            r.bounds = [c for c, _, _ in cmap]
         results = self.analyzer.analyze(
             chunk,
             language="en",

@@ -22,15 +22,6 @@ import os
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
-_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
-
-
-def ascii_lower(text: str) -> str:
-    """``text`` with A-Z lower-cased and every other character kept: same length, same offsets
-    (``str.lower`` changes the length of some non-ASCII text)."""
-    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
-
-
 def _table(name: str) -> frozenset[str]:
     path = os.path.join(DATA, name)
     opener = gzip.open if name.endswith(".gz") else open

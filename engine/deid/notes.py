@@ -24,14 +24,15 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+from itertools import compress
 from typing import NamedTuple
 
 from engine.deid import lexicon as L
+from engine.deid.words import Words
 
 PERSON = "PERSON"
 LOCATION = "LOCATION"
 
-_WORD = re.compile(r"[a-z]+(?:'[a-z][a-z]+|-[a-z]+)*")
 #: between two words of one name: spaces, an initial's dot, nothing else
 _NAME_GAP = re.compile(r"[ \t]{1,3}|\.[ \t]{0,2}|\.?,[ \t]{0,2}")
 #: between a relative / role word and the name: ``wife, Mary``, ``son (Rob)``, ``dtr- peggy``
@@ -80,53 +81,6 @@ class Found(NamedTuple):
     rule: str
 
 
-class _Ends:
-    """End offsets of the words, computed on demand (most words are never looked at twice)."""
-
-    __slots__ = ("s", "w")
-
-    def __init__(self, s: list[int], w: list[str]) -> None:
-        self.s, self.w = s, w
-
-    def __getitem__(self, i: int) -> int:
-        return self.s[i] + len(self.w[i])
-
-    def __len__(self) -> int:
-        return len(self.s)
-
-
-class _Note:
-    """The words of one note (lower case) with their offsets."""
-
-    __slots__ = ("text", "s", "e", "w", "n", "mixed")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        low = L.ascii_lower(text)
-        self.w = _WORD.findall(low)
-        self.s = [m.start() for m in _WORD.finditer(low)]
-        self.e = _Ends(self.s, self.w)
-        self.n = len(self.w)
-        # mixed case, not an all-caps note: lower-case vowels are 8%+ of the text
-        self.mixed = sum(map(text.count, "aeiou")) * 12 > len(text)
-
-    def gap(self, i: int, rx: re.Pattern) -> bool:
-        """Whether the text between word ``i`` and word ``i + 1`` is what ``rx`` allows."""
-        if i < 0 or i + 1 >= self.n:
-            return False
-        return rx.fullmatch(self.text, self.e[i], self.s[i + 1]) is not None
-
-    def raw(self, i: int) -> str:
-        return self.text[self.s[i] : self.e[i]]
-
-    def initial(self, i: int) -> bool:
-        """A capital letter alone, not the start of "M.D." / "R.N." """
-        if len(self.w[i]) != 1 or not self.text[self.s[i]].isupper():
-            return False
-        k = self.s[i] + 1
-        return not (self.text.startswith(".", k) and k + 1 < len(self.text) and self.text[k + 1].isalpha())
-
-
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _PREV_PLACE = frozenset(("to", "from", "on", "at", "in"))
 
@@ -141,13 +95,15 @@ def _interest() -> frozenset[str]:
     )
 
 
-def scan(text: str) -> list[Found]:
-    """Names and places found in ``text`` (unsorted, may overlap)."""
-    if not text:
+def scan(text: str | Words) -> list[Found]:
+    """Names and places found in ``text`` (a note or its :class:`~engine.deid.words.Words`;
+    unsorted, may overlap)."""
+    if not text or isinstance(text, Words) and not text.text:
         return []
     T = L.tables()
     interest = _interest()
-    nt = _Note(text)
+    nt = text if isinstance(text, Words) else Words(text)
+    text = nt.text
     w, n = nt.w, nt.n
     names: dict[int, tuple[float, str]] = {}  # word index -> (score, rule)
     places: dict[int, tuple[float, str]] = {}
@@ -160,13 +116,15 @@ def scan(text: str) -> list[Found]:
         x = w[j]
         return x in T.names or x not in T.known and len(x) > 1 or nt.initial(j)
 
-    known = T.known
-    for i, x in enumerate(w):
-        if x not in interest:
-            # a word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"
-            if x not in known and len(x) > 5 and "-" not in x and not x.endswith(_DRUG_ENDINGS) and _FLOOR.match(text, nt.e[i]):
+    # a word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"
+    unknown = {x for x in set(w).difference(T.known) if len(x) > 5 and "-" not in x and not x.endswith(_DRUG_ENDINGS)}
+    if unknown:
+        for i in compress(range(n), map(unknown.__contains__, w)):
+            if _FLOOR.match(text, nt.e[i]):
                 mark(places, i, 0.55, "unit_number")
-            continue
+    # every rule starts at a word of ``interest``: the others are skipped in C
+    for i in compress(range(n), map(interest.__contains__, w)):
+        x = w[i]
         # -- titles: "Dr. Smith", "DR JONES", "Mrs. Haas", "Dr George Griffin", "Dr. X and Y aware"
         if x in L.TITLES:
             j = i + 1
@@ -257,7 +215,7 @@ def scan(text: str) -> list[Found]:
     return _merge(nt, names, PERSON) + _merge(nt, places, LOCATION)
 
 
-def _merge(nt: _Note, found: dict, entity: str) -> list[Found]:
+def _merge(nt: Words, found: dict, entity: str) -> list[Found]:
     """One span per run of found words that only spaces, dots or hyphens separate
     ("Deborah Haddad", "E. Welsh", "Sacred Heart"), with the run's best score."""
     out: list[Found] = []
@@ -274,12 +232,12 @@ def _merge(nt: _Note, found: dict, entity: str) -> list[Found]:
     return out
 
 
-def _run(nt: _Note, run: list[int], found: dict, entity: str) -> Found:
+def _run(nt: Words, run: list[int], found: dict, entity: str) -> Found:
     sc, rule = max(found[i] for i in run)
     return Found(nt.s[run[0]], nt.e[run[-1]], entity, sc, rule)
 
 
-def _next_name(nt: _Note, T: L.Tables, k: int, name_like) -> bool:
+def _next_name(nt: Words, T: L.Tables, k: int, name_like) -> bool:
     """After a title or relative: whether word ``k + 1`` continues the name that word ``k`` is part of
     ("Dr B Muse", "dr. john bowman", "dtr Frances Baker")."""
     y = nt.w[k + 1]
@@ -290,7 +248,7 @@ def _next_name(nt: _Note, T: L.Tables, k: int, name_like) -> bool:
     return nt.initial(k) or nt.w[k] in T.given and (y in T.surnames or y not in T.known)
 
 
-def _propagate(nt: _Note, T: L.Tables, names: dict, places: dict) -> None:
+def _propagate(nt: Words, T: L.Tables, names: dict, places: dict) -> None:
     """A word found as a name or place is found everywhere in the note ("Radu ... Radu")."""
     seen = {nt.w[i]: ("PERSON", sc) for i, (sc, _) in names.items()}
     seen.update({nt.w[i]: ("LOCATION", sc) for i, (sc, _) in places.items() if i not in names})
@@ -303,7 +261,7 @@ def _propagate(nt: _Note, T: L.Tables, names: dict, places: dict) -> None:
             (names if ent == "PERSON" else places)[i] = (min(sc, 0.6), "same_word")
 
 
-def _places(nt: _Note, T: L.Tables, i: int, places: dict, mark) -> None:
+def _places(nt: Words, T: L.Tables, i: int, places: dict, mark) -> None:
     w, n, x = nt.w, nt.n, nt.w[i]
     # facility names: "Sacred Heart Hosp", "Kessler Medical Center", "University of Maryland Hospital"
     if x == "memorial":

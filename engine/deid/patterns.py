@@ -422,8 +422,8 @@ _ANCHORS: dict[str, tuple] = {
     "street": ("near", ("Street", "St", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln", "Drive", "Dr",
                         "Court", "Ct", "Way", "Place", "Pl", "Terrace", "Ter", "Circle", "Cir", "Parkway", "Pkwy",
                         "Highway", "Hwy", "Square", "Sq", "Trail", "Trl"), (90, 30)),
-    "city_state_zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (60, 12)),
-    "zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (4, 16)),
+    "city_state_zip": ("near", _STATE_CODES, (60, 12)),
+    "zip": ("near", _STATE_CODES, (4, 16)),
 }
 #: one digit-shape scan locates candidates for all the digit patterns (shared: the scan runs
 #: once per text, see ``recognizers._occurrences``); each pattern then runs near them only
@@ -443,7 +443,7 @@ _ANCHORS.update(
         "ipv6": ("near", re.compile(r"::|:[0-9A-Fa-f]{1,4}:"), (48, 48)),
     }
 )
-_WHOLE = ("name_signature", "street")
+_WHOLE = ("name_signature", "street", "city_state_zip", "zip")
 PATTERNS = tuple(
     replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2], whole=p.name in _WHOLE)
     if p.name in _ANCHORS

@@ -1,0 +1,150 @@
+"""Where each pattern of :mod:`engine.deid.patterns` may match: its anchors in a note, found
+from the note's words (:mod:`engine.deid.words`) instead of one text search per anchor.
+
+A pattern's anchors are strings (``Dr``, ``MRN``, ``Patient``, ``y/o``, ``@``, ``.com``...) or a
+regex (the digit shapes).  An occurrence of a string anchor counts where the anchor starts a
+word (no letter or digit right before it) and, for a *whole* anchor, no letter follows it;
+string anchors are case-exact (``Patient`` and ``patient`` are two anchors).
+
+* Anchors that start with a letter are looked up by the word they start: each distinct
+  lower-case word is classified once (cached across notes) into the (pattern, anchor) pairs
+  it may begin, at its start or after a hyphen or apostrophe inside it; the exact anchor
+  string is then checked at those few places only.  One dictionary lookup a word.
+* Anchors that start with another character (``@``, ``://``, ``.com``) are found with one
+  regex of literal alternatives, and regex anchors with their regex (shared between patterns).
+
+The result is the same set of occurrences as searching the text for every anchor, at a cost
+linear in the number of words.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from itertools import compress
+from typing import NamedTuple
+
+from engine.deid.words import Words
+
+_LEAD = re.compile(r"[A-Za-z]+")
+_SUBPART = re.compile(r"[-']")
+#: classified words kept (cleared when full: notes bring typos and numbers without end)
+_MEMO_MAX = 300_000
+
+
+class Anchors(NamedTuple):
+    """One set of anchors: strings (case-exact unless ``nocase``) or a regex.
+
+    ``whole``: no letter may follow the anchor; ``digit_before``: the anchor may follow a
+    digit (it must never follow a letter)."""
+
+    strings: tuple[str, ...] | re.Pattern
+    whole: bool = False
+    nocase: bool = False
+    digit_before: bool = False
+
+
+def of_pattern(pat) -> Anchors | None:
+    """The anchors of a :class:`~engine.deid.patterns.PhiPattern` (``None``: it has none)."""
+    return Anchors(pat.anchors, pat.whole) if pat.mode else None
+
+
+class AnchorIndex:
+    """Occurrences of anchor sets in a note: ``find(words)`` gives, per set (by position in
+    ``sets``), the sorted start offsets of its anchors, or ``None`` for a ``None`` set."""
+
+    def __init__(self, sets) -> None:
+        self.sets = list(sets)
+        #: lower-case letters an anchor starts with -> [(set id, letters only, variants, whole, nocase, digit ok)]
+        self._by_lead: dict[str, list] = defaultdict(list)
+        symbols: dict[str, list[int]] = defaultdict(list)
+        self._regex: list[tuple[int, re.Pattern]] = []
+        for pid, a_set in enumerate(self.sets):
+            if a_set is None:
+                continue
+            if isinstance(a_set.strings, re.Pattern):
+                self._regex.append((pid, a_set.strings))
+                continue
+            groups: dict[str, list[str]] = defaultdict(list)
+            for a in a_set.strings:
+                m = _LEAD.match(a)
+                if m is None:
+                    symbols[a].append(pid)
+                else:
+                    groups[a.lower()].append(a.lower() if a_set.nocase else a)
+            for low, variants in groups.items():
+                lead = _LEAD.match(low).group()
+                entry = (pid, lead == low, tuple(dict.fromkeys(variants)), a_set.whole, a_set.nocase, a_set.digit_before)
+                self._by_lead[lead].append(entry)
+        self._leads = sorted({len(k) for k in self._by_lead})
+        self._symbol_pids = dict(symbols)
+        self._symbols = (
+            re.compile("|".join(re.escape(a) for a in sorted(symbols, key=len, reverse=True))) if symbols else None
+        )
+        self._memo: dict[str, tuple] = {}
+
+    # -- classification of one word ----------------------------------------------------------------
+    def _classify(self, x: str) -> tuple:
+        """(offset in the word, pattern id, variants, whole) for each anchor the word may begin."""
+        out = []
+        offsets = [0] + [m.end() for m in _SUBPART.finditer(x)]
+        for o in offsets:
+            k = o
+            while k < len(x) and x[k] not in "-'":
+                k += 1
+            run = x[o:k]
+            for n in self._leads:
+                if n > len(run):
+                    break
+                for pid, letters_only, variants, whole, nocase, digit_ok in self._by_lead.get(run[:n], ()):
+                    # an anchor of letters only is a prefix of the run (the whole run when no
+                    # letter may follow it); one with a non-letter after its letters (``y/o``,
+                    # ``M.D``, ``co-signed``) needs the run to end there
+                    if n == len(run) or letters_only and not whole:
+                        out.append((o, pid, variants, whole, nocase, digit_ok))
+        return tuple(out)
+
+    # -- one note ------------------------------------------------------------------------------------
+    def find(self, nw: Words) -> list[list[int] | None]:
+        text = nw.text
+        low = nw.low
+        found: list[list[int] | None] = [None if a is None else [] for a in self.sets]
+        memo = self._memo
+        missing = set(nw.w).difference(memo)
+        if missing:
+            if len(memo) + len(missing) > _MEMO_MAX:
+                memo.clear()
+            for x in missing:
+                memo[x] = self._classify(x)
+        starts = nw.s
+        per_word = list(map(memo.__getitem__, nw.w))
+        # only the words that may begin an anchor, picked in C
+        for base, hits in zip(compress(starts, per_word), filter(None, per_word)):
+            for o, pid, variants, whole, nocase, digit_ok in hits:
+                p = base + o
+                if p > 0 and (text[p - 1].isalpha() or not digit_ok and text[p - 1].isalnum()):
+                    continue
+                t = low if nocase else text
+                for v in variants:
+                    if t.startswith(v, p):
+                        j = p + len(v)
+                        if whole and j < len(text) and text[j].isalpha() and v[-1].isalnum():
+                            continue
+                        lst = found[pid]
+                        if not lst or lst[-1] != p:
+                            lst.append(p)
+                        break
+        if self._symbols is not None:
+            touched = set()
+            for m in self._symbols.finditer(text):
+                for pid in self._symbol_pids[m.group()]:
+                    found[pid].append(m.start())
+                    touched.add(pid)
+            for pid in touched:  # after the word anchors of the same pattern
+                found[pid].sort()
+        shared: dict[int, list[int]] = {}
+        for pid, rx in self._regex:
+            key = id(rx)
+            if key not in shared:
+                shared[key] = [m.start() for m in rx.finditer(text)]
+            found[pid] = shared[key]
+        return found
