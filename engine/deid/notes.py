@@ -27,6 +27,7 @@ from itertools import compress
 from engine.deid import lexicon as L
 from engine.deid import places
 from engine.deid.marks import LOCATION, PERSON, Found, Marks  # noqa: F401  (re-exported)
+from engine.deid.places import title_case
 from engine.deid.words import Words
 
 
@@ -35,6 +36,7 @@ _NAME_GAP = re.compile(r"[ \t]{1,3}|\.[ \t]{0,2}|\.?,[ \t]{0,2}")
 #: between a relative / role word and the name: ``wife, Mary``, ``son (Rob)``, ``dtr- peggy``
 _REL_GAP = re.compile(r"(?:'s)?[ \t]*[,:(\-\"]?[ \t]*(?:(?:is|named|who is)[ \t]+)?\"?")
 _SPACES = re.compile(r"[ \t]{1,3}")
+_ONE_SPACE = re.compile(r" ")
 _SPACE2 = re.compile(r"[ \t]{1,2}")
 _SPACE_ANY = re.compile(r"[ \t]+")
 _EPONYM_NEXT = frozenset(
@@ -144,10 +146,23 @@ def _lexicon(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
     if i + 1 < n and w[i + 1] in _EPONYM_NEXT or len(x) < 3:  # "Wilson disease"; "NY", "WI"
         return
     m.name(i, 0.6, "lexicon")
-    if i + 1 < n and nt.gap(i, _NAME_GAP) and _name_like(nt, T, i + 1):
+    if i + 1 < n and nt.gap(i, _NAME_GAP) and _name_like(nt, T, i + 1) and _same_case(nt, i, i + 1):
         m.name(i + 1, 0.6, "lexicon")
-    if i > 0 and nt.gap(i - 1, _NAME_GAP) and (_name_like(nt, T, i - 1) or w[i - 1] in T.given and not T.safe(w[i - 1])):
-        m.name(i - 1, 0.6, "lexicon")
+    if i > 0 and nt.gap(i - 1, _NAME_GAP) and _same_case(nt, i, i - 1) and (
+        _name_like(nt, T, i - 1) or w[i - 1] in T.given and not T.safe(w[i - 1])
+    ):
+        # across a dot only an initial joins ("E. Welsh"; not "I/Os. Anna")
+        if nt.initial(i - 1) or "." not in nt.text[nt.e[i - 1] : nt.s[i]]:
+            m.name(i - 1, 0.6, "lexicon")
+
+
+def _same_case(nt: Words, i: int, k: int) -> bool:
+    """In a mixed-case note, an all-caps neighbour of a word that is not all caps is an
+    abbreviation ("Michael   MRN"), not the rest of the name."""
+    if not nt.mixed:
+        return True
+    r = nt.raw(k)
+    return len(r) < 2 or not r.isupper() or nt.raw(i).isupper()
 
 
 def _initial(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
@@ -189,8 +204,9 @@ def _next_name(nt: Words, T: L.Tables, k: int) -> bool:
         return True
     if nt.initial(k) or nt.w[k] in T.given and (y in T.surnames or y not in T.known):
         return True
-    # two capitalised words in a mixed-case note, the second one no table knows
-    return nt.mixed and not nt.lower and y not in T.known and nt.text[nt.s[k]].isupper() and nt.text[nt.s[k + 1]].isupper()
+    # two capitalised words one space apart in a mixed-case note, the second one no table knows
+    return (nt.mixed and not nt.lower and y not in T.known and nt.text[nt.s[k]].isupper() and nt.gap(k, _ONE_SPACE)
+            and title_case(nt.raw(k + 1)))
 
 
 def _propagate(nt: Words, T: L.Tables, m: Marks) -> None:

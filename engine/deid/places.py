@@ -199,7 +199,7 @@ def _capitalised_run(nt: Words, T: L.Tables, j: int, m: Marks) -> bool:
     """Up to three capitalised words from ``j`` with one no common word among them."""
     w, n = nt.w, nt.n
     k = j
-    while k < n and k - j < 3 and _title_case(nt.raw(k)) and w[k] not in L.STOP and w[k] not in T.clinical:
+    while k < n and k - j < 3 and title_case(nt.raw(k)) and w[k] not in L.STOP and w[k] not in T.clinical:
         if k > j and not nt.gap(k - 1, _SPACE2):
             break
         k += 1
@@ -210,7 +210,7 @@ def _capitalised_run(nt: Words, T: L.Tables, j: int, m: Marks) -> bool:
     return True
 
 
-def _title_case(raw: str) -> bool:
+def title_case(raw: str) -> bool:
     """"Sam", "Good": a capital, then lower case (no acronym such as "NSB" or "C-T")."""
     return raw[0].isupper() and raw[1:].isalpha() and raw[1:].islower()
 
