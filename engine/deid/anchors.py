@@ -79,6 +79,8 @@ class AnchorIndex:
         self._leads = sorted({len(k) for k in self._by_lead})
         self._symbol_pids = dict(symbols)
         self._memo: dict[str, tuple] = {}
+        #: spelling of a word -> the anchors it begins (see :meth:`_confirm`)
+        self._raw: dict[str, tuple] = {}
 
     # -- classification of one word ----------------------------------------------------------------
     def _classify(self, x: str) -> tuple:
@@ -101,36 +103,71 @@ class AnchorIndex:
                         out.append((o, pid, variants, whole, nocase, digit_ok))
         return tuple(out)
 
-    # -- one note ------------------------------------------------------------------------------------
-    def find(self, nw: Words) -> list[list[int] | None]:
-        text = nw.text
-        low = nw.low
-        found: list[list[int] | None] = [None if a is None else [] for a in self.sets]
+    def _confirm(self, raw: str, x: str) -> tuple:
+        """Of the anchors the lower-case word ``x`` may begin, those its spelling ``raw`` begins:
+        (offset, set id, anchor, whole, nocase, digit ok, whether the anchor runs past the word)."""
+        out = []
+        for o, pid, variants, whole, nocase, digit_ok in self._memo[x]:
+            src = x if nocase else raw
+            rest = src[o:]
+            for v in variants:
+                if rest.startswith(v):
+                    out.append((o, pid, v, whole, nocase, digit_ok, False))
+                    break
+                if len(v) > len(rest) and v.startswith(rest):
+                    out.append((o, pid, v, whole, nocase, digit_ok, True))
+                    break
+        return tuple(out)
+
+    # -- a batch of notes ----------------------------------------------------------------------------
+    def prepare(self, vocab: set[str]) -> frozenset[str]:
+        """Classify the distinct words of a batch of notes (those not seen before); the words
+        that may begin an anchor (pass them to :meth:`find` for each note of the batch)."""
         memo = self._memo
-        missing = set(nw.w).difference(memo)
+        missing = vocab.difference(memo)
         if missing:
             if len(memo) + len(missing) > _MEMO_MAX:
                 memo.clear()
+                self._raw.clear()
+                missing = vocab
             for x in missing:
                 memo[x] = self._classify(x)
+        return frozenset(x for x in vocab if memo[x])
+
+    # -- one note ------------------------------------------------------------------------------------
+    def find(self, nw: Words, active: frozenset[str] | None = None) -> list[list[int] | None]:
+        """Per anchor set, the sorted offsets of its anchors in the note (``active``: what
+        :meth:`prepare` returned for a batch holding this note)."""
+        text = nw.text
+        low = nw.low
+        found: list[list[int] | None] = [None if a is None else [] for a in self.sets]
+        if active is None:
+            active = self.prepare(set(nw.w))
+        w = nw.w
         starts = nw.s
-        per_word = list(map(memo.__getitem__, nw.w))
-        # only the words that may begin an anchor, picked in C
-        for base, hits in zip(compress(starts, per_word), filter(None, per_word)):
-            for o, pid, variants, whole, nocase, digit_ok in hits:
+        raw_memo = self._raw
+        # only the words that may begin an anchor, picked in C; then the anchors their exact
+        # spelling begins (cached by spelling), checked in the text only past the word
+        for i in compress(range(nw.n), map(active.__contains__, w)):
+            base = starts[i]
+            r = text[base : base + len(w[i])]
+            hits = raw_memo.get(r)
+            if hits is None:
+                if len(raw_memo) > _MEMO_MAX:
+                    raw_memo.clear()
+                hits = raw_memo[r] = self._confirm(r, w[i])
+            for o, pid, v, whole, nocase, digit_ok, tail in hits:
                 p = base + o
                 if p > 0 and (text[p - 1].isalpha() or not digit_ok and text[p - 1].isalnum()):
                     continue
-                t = low if nocase else text
-                for v in variants:
-                    if t.startswith(v, p):
-                        j = p + len(v)
-                        if whole and j < len(text) and text[j].isalpha() and v[-1].isalnum():
-                            continue
-                        lst = found[pid]
-                        if not lst or lst[-1] != p:
-                            lst.append(p)
-                        break
+                if tail and not (low if nocase else text).startswith(v, p):
+                    continue
+                j = p + len(v)
+                if whole and j < len(text) and text[j].isalpha() and v[-1].isalnum():
+                    continue
+                lst = found[pid]
+                if not lst or lst[-1] != p:
+                    lst.append(p)
         # symbol anchors: a substring test each (in C), a search only for those present
         touched = set()
         for a, pids in self._symbol_pids.items():

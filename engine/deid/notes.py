@@ -57,19 +57,37 @@ def _interest() -> frozenset[str]:
     return L.TITLES | L.RELATIVES | L.CREDENTIALS | L.AFTER_NAME | T.names | _LETTERS | places.triggers(T)
 
 
-def scan(text: str | Words) -> list[Found]:
+class Vocab:
+    """The distinct words of a batch of notes, looked up once for the batch: those at which a
+    rule starts, and those no table knows that may name a unit (``Quartermain 2``)."""
+
+    __slots__ = ("start", "units")
+
+    def __init__(self, words) -> None:
+        T = L.tables()
+        v = words if isinstance(words, (set, frozenset)) else set(words)
+        self.units = frozenset(places.unit_candidates(v.difference(T.known)))
+        self.start = v.intersection(_interest()) | self.units
+
+
+def scan(text: str | Words, vocab: Vocab | None = None) -> list[Found]:
     """Names and places found in ``text`` (a note or its :class:`~engine.deid.words.Words`;
-    unsorted, may overlap)."""
+    unsorted, may overlap); ``vocab``: the :class:`Vocab` of a batch holding the note."""
     if not text or isinstance(text, Words) and not text.text:
         return []
     T = L.tables()
     nt = text if isinstance(text, Words) else Words(text)
+    if vocab is None:
+        vocab = Vocab(nt.w)
     m = Marks()
     w = nt.w
-    # every rule starts at a word of ``interest``: the others are skipped in C
-    for i in compress(range(nt.n), map(_interest().__contains__, w)):
+    units = vocab.units
+    # every rule starts at a word of ``vocab.start``: the others are skipped in C
+    for i in compress(range(nt.n), map(vocab.start.__contains__, w)):
         x = w[i]
-        if x in L.TITLES:
+        if x in units:
+            places.unit_floor(nt, i, m)
+        elif x in L.TITLES:
             _title(nt, T, i, m)
         elif x in L.RELATIVES:
             _relative(nt, T, i, m)

@@ -114,6 +114,8 @@ def _matches(pat: P.PhiPattern, text: str, pos: int, n: int, occ: list[int] | No
                     last = m.end()
         return
     if pat.mode == "near":
+        if pat.before is not None:
+            occ = [p for p in occ if pat.before.search(text, max(pos, p - 8), p)]
         if not occ:
             return
         stretches = _regions(text, occ, pat.reach[0], pat.reach[1], pos, n)

@@ -113,10 +113,11 @@ _STREET_SUFFIX = (
 _TLDS = r"(?:com|org|net|edu|gov|mil|io|us|info|biz|health|co\.uk|ca)"
 
 def _lit(words: str) -> str:
-    """Alternation of literal words with their Capitalised / lower / UPPER forms.
+    """The literal words with their Capitalised / lower / UPPER forms, as one regex.
 
-    Literal alternatives (not ``[Ss]een``) let ``re`` skip to candidate positions in C:
-    this is most of the pre-screen's and the context patterns' speed.
+    A trie of the words (``S(?:een(?:[ \t]+by)?|igned)|...``): at each position ``re`` tests
+    one branch per distinct next character instead of every word in turn, and a longer word
+    is still tried before a shorter one it starts with ("Seen by" before "Seen").
     """
     out: list[str] = []
     for w in words.split():
@@ -124,8 +125,26 @@ def _lit(words: str) -> str:
         for v in (w, w[:1].upper() + w[1:], w.lower(), w.upper()):
             if v not in out:
                 out.append(v)
-    out.sort(key=len, reverse=True)  # longest first: "Seen by" before "Seen"
-    return "(?:" + "|".join(re.escape(v).replace(r"\ ", _H + "+") for v in out) + ")"
+    return "(?:" + _trie(out) + ")"
+
+
+def _trie(words: list[str]) -> str:
+    root: dict = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [(_H + "+" if ch == " " else re.escape(ch)) + emit(node[ch]) for ch in sorted(k for k in node if k)]
+        if not alts:
+            return ""
+        if len(alts) == 1 and "" not in node:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ")" + ("?" if "" in node else "")
+
+    return emit(root)
 
 
 _CONTEXT_VERBS = (
@@ -235,6 +254,8 @@ class PhiPattern:
     reach: tuple[int, int] = (0, 0)
     #: anchors are whole words (no letter may follow them), not prefixes ("Dr" -> "Drs")
     whole: bool = False
+    #: what must come right before an anchor for it to count (searched up to the anchor)
+    before: re.Pattern | None = None
 
 
 _LEFT_WORD = re.compile(r"[A-Za-z0-9_]")
@@ -423,7 +444,7 @@ _ANCHORS: dict[str, tuple] = {
                         "Court", "Ct", "Way", "Place", "Pl", "Terrace", "Ter", "Circle", "Cir", "Parkway", "Pkwy",
                         "Highway", "Hwy", "Square", "Sq", "Trail", "Trl"), (90, 30)),
     "city_state_zip": ("near", _STATE_CODES, (60, 12)),
-    "zip": ("near", _STATE_CODES, (4, 16)),
+    "zip": ("start", _STATE_CODES, (0, 0)),
 }
 #: one digit-shape scan locates candidates for all the digit patterns (shared: the scan runs
 #: once per text, see ``recognizers._occurrences``); each pattern then runs near them only
@@ -444,8 +465,10 @@ _ANCHORS.update(
     }
 )
 _WHOLE = ("name_signature", "street", "city_state_zip", "zip")
+_BEFORE = {"city_state_zip": re.compile(r",[ \t]*$")}
 PATTERNS = tuple(
-    replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2], whole=p.name in _WHOLE)
+    replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2], whole=p.name in _WHOLE,
+            before=_BEFORE.get(p.name))
     if p.name in _ANCHORS
     else p
     for p in PATTERNS

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from itertools import compress
 
 from engine.deid import lexicon as L
 from engine.deid.marks import Marks
@@ -254,16 +253,20 @@ def _work(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
     _run_after(nt, T, k, m, "work", lambda q: w[q] not in _HOUSING and w[q] not in L.STATES, proper=strict)
 
 
+def unit_candidates(unknown) -> list[str]:
+    """Of the words no table knows, those that may name a unit or building."""
+    return [x for x in unknown if len(x) > 5 and "-" not in x and not x.endswith(_DRUG_ENDINGS)]
+
+
+def unit_floor(nt: Words, i: int, m: Marks) -> None:
+    """A word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"."""
+    if FLOOR.match(nt.text, nt.e[i]):
+        m.place(i, 0.55, "unit_number")
+
+
 def after_words(nt: Words, T: L.Tables, m: Marks) -> None:
-    """The place rules that look at the note as a whole: ``Town, ST`` and unknown words with a
-    floor number."""
-    text, w, n = nt.text, nt.w, nt.n
-    # a word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"
-    unknown = {x for x in set(w).difference(T.known) if len(x) > 5 and "-" not in x and not x.endswith(_DRUG_ENDINGS)}
-    if unknown:
-        for i in compress(range(n), map(unknown.__contains__, w)):
-            if FLOOR.match(text, nt.e[i]):
-                m.place(i, 0.55, "unit_number")
+    """The place rules that look at the note as a whole: ``Town, ST``."""
+    text, w = nt.text, nt.w
     # "Middle River, MD": the words before a state code after a comma
     if "," in text:
         for mt in _STATE_AFTER.finditer(text):

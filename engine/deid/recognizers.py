@@ -15,6 +15,8 @@ everywhere in that note, never in the next one.
 """
 from __future__ import annotations
 
+from itertools import chain
+
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
 from engine.deid import note_dates, notes, pattern_scan
@@ -59,13 +61,18 @@ class ClinicalRecognizer(EntityRecognizer):
         """``(start, end, entity, score, rule)`` in ``text`` (notes starting at ``bounds``)."""
         out: list[tuple[int, int, str, float, str]] = []
         k = len(self.patterns)
-        for a, nw in zip(bounds or [0], split(text, bounds or [0])):
+        nws = split(text, bounds or [0])
+        # the distinct words of the batch are looked up once
+        vocab = set(chain.from_iterable(nw.w for nw in nws))
+        active = self.index.prepare(vocab)
+        nv = notes.Vocab(vocab) if self.notes else None
+        for a, nw in zip(bounds or [0], nws):
             if not nw.text:
                 continue
-            occ = self.index.find(nw)
+            occ = self.index.find(nw, active)
             found = pattern_scan.scan(nw, self.patterns, occ[:k])
             if self.notes:
-                for f in notes.scan(nw) + note_dates.scan(nw, occ[k:]):
+                for f in notes.scan(nw, nv) + note_dates.scan(nw, occ[k:]):
                     if f.entity in self.note_entities:
                         found.append((f.start, f.end, f.entity, f.score - 0.001, "note_" + f.rule))
             if a:
