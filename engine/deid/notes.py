@@ -58,16 +58,40 @@ def _interest() -> frozenset[str]:
 
 
 class Vocab:
-    """The distinct words of a batch of notes, looked up once for the batch: those at which a
-    rule starts, and those no table knows that may name a unit (``Quartermain 2``)."""
+    """The distinct words of a batch of notes, looked up once for the batch: the rule each
+    word starts (most words start none), including the words no table knows that may name a
+    unit (``Quartermain 2``)."""
 
-    __slots__ = ("start", "units")
+    __slots__ = ("rules",)
 
     def __init__(self, words) -> None:
         T = L.tables()
         v = words if isinstance(words, (set, frozenset)) else set(words)
-        self.units = frozenset(places.unit_candidates(v.difference(T.known)))
-        self.start = v.intersection(_interest()) | self.units
+        units = places.unit_candidates(v.difference(T.known))
+        rules = {x: places.unit_floor for x in units}
+        for x in v.intersection(_interest()):
+            r = _rule(x, T)
+            if r is not None:
+                rules[x] = r
+        self.rules = rules
+
+
+def _rule(x: str, T: L.Tables):
+    """The rule that starts at the word ``x`` (a function of the note, the tables, the word's
+    index and the marks), or ``None``."""
+    if x in L.TITLES:
+        return _title
+    if x in L.RELATIVES:
+        return _relative
+    if x in T.names:
+        return _lexicon
+    if len(x) == 1:
+        return _u if x == "u" else _initial
+    if x in L.CREDENTIALS:
+        return _credential
+    if x in L.AFTER_NAME:
+        return _after_name
+    return places.rule(x, T)
 
 
 def scan(text: str | Words, vocab: Vocab | None = None) -> list[Found]:
@@ -81,34 +105,26 @@ def scan(text: str | Words, vocab: Vocab | None = None) -> list[Found]:
         vocab = Vocab(nt.w)
     m = Marks()
     w = nt.w
-    units = vocab.units
-    # every rule starts at a word of ``vocab.start``: the others are skipped in C
-    for i in compress(range(nt.n), map(vocab.start.__contains__, w)):
-        x = w[i]
-        if x in units:
-            places.unit_floor(nt, i, m)
-        elif x in L.TITLES:
-            _title(nt, T, i, m)
-        elif x in L.RELATIVES:
-            _relative(nt, T, i, m)
-        elif x in T.names:
-            _lexicon(nt, T, i, m)
-        elif len(x) == 1:
-            _initial(nt, T, i, m)
-        elif x in L.CREDENTIALS:
-            _credential(nt, T, i, m)
-        elif x in L.AFTER_NAME:
-            # "X aware", "X notified"
-            if i > 0 and nt.gap(i - 1, _SPACES) and _name_like(nt, T, i - 1) and len(w[i - 1]) > 1:
-                m.name(i - 1, 0.7, "after_name")
-        else:
-            places.at_word(nt, T, i, m)
-        if len(x) == 1 and x == "u":
-            places.at_word(nt, T, i, m)  # "U of MD"
+    rules = vocab.rules
+    # the words that start a rule are picked in C; each runs its rule
+    for i in compress(range(nt.n), map(rules.__contains__, w)):
+        rules[w[i]](nt, T, i, m)
     places.after_words(nt, T, m)
     m.settle()
     _propagate(nt, T, m)
     return m.spans(nt)
+
+
+def _after_name(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
+    """"X aware", "X notified"."""
+    if i > 0 and nt.gap(i - 1, _SPACES) and _name_like(nt, T, i - 1) and len(nt.w[i - 1]) > 1:
+        m.name(i - 1, 0.7, "after_name")
+
+
+def _u(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
+    """"U. Smith" (an initial) or "U of MD" (a university)."""
+    _initial(nt, T, i, m)
+    places.university(nt, T, i, m)
 
 
 def _name_like(nt: Words, T: L.Tables, j: int) -> bool:
@@ -186,7 +202,7 @@ def _same_case(nt: Words, i: int, k: int) -> bool:
 def _initial(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
     """An initial before a name-like word: "E. WELSH", "B. Kargas"."""
     x, text, a = nt.w[i], nt.text, nt.s[i]
-    if x in "aios" or not text.startswith(".", a + 1) or i + 1 >= nt.n or not nt.initial(i) or not nt.gap(i, _NAME_GAP):
+    if not text.startswith(".", a + 1) or x in "aios" or i + 1 >= nt.n or not nt.initial(i) or not nt.gap(i, _NAME_GAP):
         return
     if a and text[a - 1] not in " \t\n(\"-":
         return

@@ -91,27 +91,33 @@ def triggers(T: L.Tables) -> frozenset[str]:
     return FACILITY_END | T.place_words | _PREV_PLACE | _WORK | _UNIVERSITY | {"medical", "med", "u"}
 
 
-def at_word(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
-    """The place rules that start at word ``i``."""
-    w, n, x = nt.w, nt.n, nt.w[i]
+def rule(x: str, T: L.Tables):
+    """The place rule that starts at the word ``x`` (see :func:`engine.deid.notes._rule`), or ``None``."""
     if x in _PREV_PLACE:
-        if i + 1 < n:
-            _after_prep(nt, T, i, m)
-        return
+        return _after_prep
     if x in _WORK:
-        _work(nt, T, i, m)
-        return
+        return _work
+    if x in FACILITY_END or x in ("medical", "med"):
+        return _facility_word
+    if x in _UNIVERSITY:
+        return university
+    if x in T.place_words:
+        return _gazetteer
+    return None
+
+
+def _gazetteer(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
+    m.place(i, 0.6, "gazetteer")
+
+
+def _facility_word(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
+    w, n, x = nt.w, nt.n, nt.w[i]
     if x == "memorial":
         m.place(i, 0.6, "facility")
-    if x in FACILITY_END or x in ("medical", "med") and i + 1 < n and w[i + 1] in ("center", "ctr"):
-        if not (i + 1 < n and w[i + 1] in _NOT_AFTER_FACILITY):  # "Brief Hospital Course", "hospital stay"
-            _facility(nt, T, i, m)
+    if x in ("medical", "med") and not (i + 1 < n and w[i + 1] in ("center", "ctr")):
         return
-    if x in _UNIVERSITY or x == "u" and nt.raw(i) == "U":
-        _university(nt, T, i, m)
-        return
-    if x in T.place_words:
-        m.place(i, 0.6, "gazetteer")
+    if not (i + 1 < n and w[i + 1] in _NOT_AFTER_FACILITY):  # "Brief Hospital Course", "hospital stay"
+        _facility(nt, T, i, m)
 
 
 def _facility(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
@@ -144,9 +150,11 @@ def _facility(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
         m.place(k, 0.7, "facility")
 
 
-def _university(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
+def university(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
     """"University of Maryland", "U of MD", "U Maryland"."""
     w, n = nt.w, nt.n
+    if w[i] == "u" and nt.raw(i) != "U":
+        return
     if i + 2 < n and w[i + 1] == "of" and (w[i + 2] not in L.STOP or nt.raw(i + 2) in STATE_CODES):
         for k in (i, i + 1, i + 2):
             m.place(k, 0.7, "university")
@@ -158,7 +166,14 @@ def _university(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
 def _after_prep(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
     """Places right after "to" / "from" / "on" / "at" / "in"."""
     w, n, x = nt.w, nt.n, nt.w[i]
+    if i + 1 >= n:
+        return
     j, y = i + 1, w[i + 1]
+    # the common case first: a common word after the preposition, no transfer or home before
+    if y in T.safe_words and y != "the" and y not in T.place_first and (i == 0 or w[i - 1] not in _MOVED) and not (
+        x in _LIVES_PREP and (i > 0 and w[i - 1] in _LIVES or i > 1 and w[i - 2] in _LIVES or i > 2 and w[i - 3] in _LIVES)
+    ):
+        return
     # a two-word place ("Middle River") right after "in" / "from" / "to"
     if j + 1 < n and y in T.place_first and y + " " + w[j + 1] in T.places and nt.gap(j, _SPACE2):
         m.place(j, 0.6, "gazetteer2")
@@ -190,7 +205,7 @@ def _after_prep(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
                 m.place(j, 0.6, "hospital_acronym")
                 return
     # "lives in X", "lives alone in X", "lives with wife in X", "lives at X"
-    if x in _LIVES_PREP and any(0 <= k < i and w[k] in _LIVES for k in (i - 1, i - 2, i - 3)):
+    if x in _LIVES_PREP and (i > 0 and w[i - 1] in _LIVES or i > 1 and w[i - 2] in _LIVES or i > 2 and w[i - 3] in _LIVES):
         _run_after(nt, T, j, m, "lives_in", lambda k: w[k] not in _HOUSING and w[k] not in L.STATES)
 
 
@@ -258,7 +273,7 @@ def unit_candidates(unknown) -> list[str]:
     return [x for x in unknown if len(x) > 5 and "-" not in x and not x.endswith(_DRUG_ENDINGS)]
 
 
-def unit_floor(nt: Words, i: int, m: Marks) -> None:
+def unit_floor(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
     """A word no table knows with a floor number: "PLAN: Quartermain 2 when bed available"."""
     if FLOOR.match(nt.text, nt.e[i]):
         m.place(i, 0.55, "unit_number")
