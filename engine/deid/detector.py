@@ -31,6 +31,7 @@ the redacted text as a gate.  Nothing here logs or raises with document text.
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
 import re
 from collections import Counter
@@ -231,8 +232,21 @@ class DeidEngine:
 
     # -- annotate ------------------------------------------------------------------------------------
     def annotate(self, texts: Sequence[str], placeholder: str | re.Pattern | None = None) -> list[list[Hit]]:
-        """PHI hits per document (placeholders excluded, overlaps resolved, sorted)."""
+        """PHI hits per document (placeholders excluded, overlaps resolved, sorted).
+
+        The cyclic garbage collector is paused meanwhile: the scanners allocate many small
+        acyclic objects (freed by reference counting), and a collection would walk the large
+        word tables and caches again and again (a third of the time on real notes)."""
         self.setup()
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._annotate(texts, placeholder)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _annotate(self, texts: Sequence[str], placeholder: str | re.Pattern | None) -> list[list[Hit]]:
         extra = re.compile(placeholder) if isinstance(placeholder, str) else placeholder
         raw: list[list[Hit]] = [[] for _ in texts]
 

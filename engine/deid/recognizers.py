@@ -66,18 +66,17 @@ class ClinicalRecognizer(EntityRecognizer):
         vocab = set(chain.from_iterable(nw.w for nw in nws))
         active = self.index.prepare(vocab)
         nv = notes.Vocab(vocab) if self.notes else None
-        for a, nw in zip(bounds or [0], nws):
-            if not nw.text:
-                continue
-            occ = self.index.find(nw, active)
-            found = pattern_scan.scan(nw, self.patterns, occ[:k])
-            if self.notes:
-                for f in notes.scan(nw, nv) + note_dates.scan(nw, occ[k:]):
-                    if f.entity in self.note_entities:
-                        found.append((f.start, f.end, f.entity, f.score - 0.001, "note_" + f.rule))
-            if a:
-                found = [(s + a, e + a, ent, sc, r) for s, e, ent, sc, r in found]
-            out += found
+        # one kind of work at a time over all notes (each keeps its tables and regexes warm)
+        occs = [self.index.find(nw, active) if nw.text else [] for nw in nws]
+        per_note = [pattern_scan.scan(nw, self.patterns, occ[:k]) if nw.text else [] for nw, occ in zip(nws, occs)]
+        if self.notes:
+            wanted = self.note_entities
+            for scanned in ([notes.scan(nw, nv) for nw in nws],
+                            [note_dates.scan(nw, occ[k:]) if nw.text else [] for nw, occ in zip(nws, occs)]):
+                for found, fs in zip(per_note, scanned):
+                    found += [(f.start, f.end, f.entity, f.score - 0.001, "note_" + f.rule) for f in fs if f.entity in wanted]
+        for a, found in zip(bounds or [0], per_note):
+            out += [(s + a, e + a, ent, sc, r) for s, e, ent, sc, r in found] if a else found
         return out
 
     def analyze(self, text, entities, nlp_artifacts=None):

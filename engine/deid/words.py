@@ -28,7 +28,6 @@ def ascii_lower(text: str) -> str:
 
 
 _CAPS = re.compile(r"[A-Z]")
-_LETTERS = re.compile(r"[a-z]")
 
 
 class _Ends:
@@ -66,8 +65,8 @@ class Words:
     def lower(self) -> bool:
         """A lower-case note: under 2% of its letters are capitals (so a capital says nothing)."""
         if self._lower is None:
-            caps = len(_CAPS.findall(self.text))
-            self._lower = self.mixed and caps * 50 < len(_LETTERS.findall(self.low))
+            letters = sum(map(len, self.w))  # the letters of the words (and their few hyphens)
+            self._lower = self.mixed and len(_CAPS.findall(self.text)) * 50 < letters
         return self._lower
 
     def gap(self, i: int, rx: re.Pattern) -> bool:
