@@ -18,9 +18,10 @@ context (a title, a relative, a credential) to count.
 Parsing the tables and deriving the sets the scanner looks words up in takes a quarter of a
 second; the result is cached (``marshal``, a few MB) in the user's cache folder
 (``$ENGINE_CACHE_DIR``, else ``$XDG_CACHE_HOME`` or ``~/.cache``, under
-``clinical-corpus-engine``), keyed by a hash of the tables' bytes, the context word lists below
-and the Python version: a changed table or list builds a new cache file, and a process that
-cannot write there builds the sets in memory.
+``clinical-corpus-engine``), keyed by a hash of the tables' bytes, this module's source (the
+context word lists below and how the sets are derived) and the Python version: a changed table
+or list builds a new cache file, and a process that cannot write there builds the sets in
+memory.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 #: the table files, in the order :class:`Tables` takes them
 TABLE_FILES = ("given_names.txt.gz", "surnames.txt.gz", "english_words.txt.gz", "places.txt.gz", "clinical_terms.txt")
 #: bump when what the cache holds changes shape
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 
 
 def _table(name: str, data: bytes | None = None) -> frozenset[str]:
@@ -126,10 +127,11 @@ class Tables:
             self.__dict__.update(derived)
             return
         never = english | clinical | STOP | RELATIVES | CREDENTIALS
-        #: a name table holds it and it is no common, clinical or context word
-        self.names = frozenset(w for w in (surnames | given) - never if len(w) > 1)
-        #: a gazetteer word that is no common or clinical word
-        self.place_words = frozenset(self.places - never)
+        #: a name table holds it and it is no common, clinical or context word, nor a state's name
+        state_words = frozenset(x for st in STATES for x in st.split())
+        self.names = frozenset(w for w in (surnames | given) - never - state_words if len(w) > 1)
+        #: a gazetteer word that is no common or clinical word, nor part of a state's name
+        self.place_words = frozenset(self.places - never - state_words)
         #: every word some table knows (the rest: rare surnames, local names, misspellings)
         self.known = never | given | surnames | places
         #: never a name or place without a title
@@ -167,13 +169,14 @@ def cache_dir() -> str:
 
 
 def _key(raw: list[bytes]) -> str:
-    """Hash of everything the derived sets depend on."""
+    """Hash of everything the derived sets depend on: the tables' bytes, this module's source
+    (the word lists and how the sets are derived) and the Python version."""
     h = hashlib.sha256()
     h.update(f"format {_CACHE_FORMAT} python {sys.version_info[:2]} marshal {marshal.version}\n".encode())
+    with open(__file__, "rb") as f:
+        h.update(hashlib.sha256(f.read()).digest())
     for name, data in zip(TABLE_FILES, raw):
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    for group in (STOP, RELATIVES, CREDENTIALS, STATES):
-        h.update("\0".join(sorted(group)).encode() + b"\1")
     return h.hexdigest()[:24]
 
 

@@ -180,7 +180,9 @@ def _lexicon(nt: Words, T: L.Tables, i: int, m: Marks) -> None:
     if i + 1 < n and w[i + 1] in _EPONYM_NEXT or len(x) < 3:  # "Wilson disease"; "NY", "WI"
         return
     m.name(i, 0.6, "lexicon")
-    if i + 1 < n and nt.gap(i, _NAME_GAP) and _name_like(nt, T, i + 1) and _same_case(nt, i, i + 1):
+    if i + 1 < n and nt.gap(i, _NAME_GAP) and _name_like(nt, T, i + 1) and _same_case(nt, i, i + 1) and (
+        "." not in nt.text[nt.e[i] : nt.s[i + 1]]  # "Maine. Eschar": a sentence ends
+    ):
         m.name(i + 1, 0.6, "lexicon")
     if i > 0 and nt.gap(i - 1, _NAME_GAP) and _same_case(nt, i, i - 1) and (
         _name_like(nt, T, i - 1) or w[i - 1] in T.given and not T.safe(w[i - 1])
