@@ -87,7 +87,7 @@ def bench_speed(n_docs: int, words: int, num_perm: int = 128, rounds: int = 3) -
         pass
     mh_np = MinHasher(num_perm=num_perm, use_numba=False)
     methods["ours_numpy"] = lambda: mh_np.signatures(docs)
-    mh = MinHasher(num_perm=num_perm)
+    mh = MinHasher(num_perm=num_perm, use_numba=True)
     if mh._nb is not None:
         mh.signatures(docs[:4])  # compile / load the numba cache outside the timing
         methods["ours_numba"] = lambda: mh.signatures(docs)

@@ -143,7 +143,7 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
         mpath = common.write_manifest(work / "prof.yaml", srcs, tok, str(out), 8192, near=True)
         m, _ = load_manifest(str(mpath))
         t0 = time.perf_counter()
-        w = Worker(m, str(out), tok, "profile")
+        w = Worker(m, str(out), tok)
         _, choice = choose(w.tokenizer, backend)
         m.tokenizer_backend = choice.backend
         startup = time.perf_counter() - t0
@@ -189,7 +189,7 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
         for s in m.sources:
             clock.source = s.name
             t = time.perf_counter()
-            pack_group(w, s.name, 0, [u.unit_id for u in plan[s.name]])
+            pack_group(w, s.name, 0, [u.unit_id for u in plan[s.name]], "profile")
             clock.sec[s.name]["_pack"] += time.perf_counter() - t
         per: dict[str, dict] = {}
         tokens, bytes_in, written, dropped, chars, buckets = Counter(), Counter(), Counter(), Counter(), Counter(), Counter()

@@ -138,7 +138,7 @@ def child_engine(a) -> dict:
                                   a.tokenizer, str(work / "out"), a.max_seq_len)
     m, _ = load_manifest(str(mpath))
     m.tokenizer_backend = a.backend
-    w = Worker(m, str(work / "out"), a.tokenizer, "bench")
+    w = Worker(m, str(work / "out"), a.tokenizer)
     from engine.tokenizer.backends import choose
 
     _, choice = choose(w.tokenizer, a.backend)  # chosen once here, before the clock, as the build driver does
@@ -157,7 +157,7 @@ def child_engine(a) -> dict:
     common.wait_until(a.start_at)
     t0 = time.perf_counter()
     tres = tokenize_unit(w, "bench", "u0", [])
-    res = pack_group(w, "bench", 0, ["u0"])
+    res = pack_group(w, "bench", 0, ["u0"], "bench")
     dt = time.perf_counter() - t0
     seconds = {f"tokenize.{k}": v for k, v in tres.seconds.items()} | {f"pack.{k}": v for k, v in res.seconds.items()}
     rows = sum(s.rows for s in res.temp_shards)

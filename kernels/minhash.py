@@ -27,7 +27,10 @@ agreement.
 
 With numba installed (optional; ``ENGINE_MINHASH_NUMBA=0`` turns it off) steps 1-4 run in one
 compiled pass per document (same arithmetic, same signatures bit for bit: the tests check it); the
-numpy path is the fallback when numba is missing.  Measured here: numba ~9-23k docs/s per core on
+numpy path is the fallback when numba is missing.  Loading numba and the cached kernel costs about
+a second per process, as long as the numpy path takes for ~8 MB of text, so by default a process
+hashes its first :data:`NUMBA_AFTER_BYTES` with numpy and loads the kernel only when it has more
+(small builds never pay for it).  Measured here: numba ~9-23k docs/s per core on
 2.2 KB documents (5-28x datasketch's fastest path in the same run), numpy ~2.3x datasketch.
 """
 from __future__ import annotations
@@ -123,9 +126,20 @@ class MinHasher:
         self.b = np.array(ab[self.num_perm:], dtype=np.uint64)
         self.k = _ngram_consts(self.ngram)
         self.shingle_seed = U64(_splitmix_seq(self.seed, 1, salt=0x5A17)[0])
-        if use_numba is None:
-            use_numba = os.environ.get("ENGINE_MINHASH_NUMBA", "1") != "0"
+        if use_numba is None and os.environ.get("ENGINE_MINHASH_NUMBA", "1") == "0":
+            use_numba = False
+        self._use_numba = use_numba  # None: numpy for a process's first NUMBA_AFTER_BYTES, then numba
         self._nb = _numba_kernel() if use_numba else None
+
+    def _kernel(self, size: int):
+        """The compiled kernel for a batch of ``size`` characters, or None for the numpy path."""
+        if self._nb is not None or self._use_numba is False:
+            return self._nb
+        if "kernel" not in _NB and _NUMPY_BYTES[0] + size < NUMBA_AFTER_BYTES:
+            _NUMPY_BYTES[0] += size
+            return None
+        self._nb = _numba_kernel()
+        return self._nb
 
     # -- shingles ----------------------------------------------------------------------------------
     def shingle_hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -233,7 +247,7 @@ class MinHasher:
             while j < len(texts) and (j == i or size + len(texts[j]) <= batch_bytes):
                 size += len(texts[j])
                 j += 1
-            if self._nb is not None:
+            if self._kernel(size) is not None:
                 out[i:j] = self._signatures_nb(texts[i:j])
             else:
                 h, cnt = self.shingle_hashes(texts[i:j])
@@ -270,6 +284,9 @@ def exact_jaccard(a: str, b: str, ngram: int = 5) -> float:
 
 
 _NB: dict = {}
+#: characters a process hashes on the numpy path before it loads the numba kernel (default mode)
+NUMBA_AFTER_BYTES = 8 << 20
+_NUMPY_BYTES = [0]
 
 
 def _numba_kernel():

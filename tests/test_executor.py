@@ -75,6 +75,47 @@ def test_in_process_worker_built_once_and_torn_down(tmp_path):
     assert len(list(tmp_path.glob("built-*"))) == 1 and len(list(tmp_path.glob("torn-*"))) == 1
 
 
+class SlowSpec:
+    """A worker factory that takes a while, records the thread it ran on, or fails."""
+
+    def __init__(self, folder: str, fail: bool = False) -> None:
+        self.folder, self.fail = folder, fail
+
+    def __call__(self) -> Counting:
+        import threading
+        import time
+
+        time.sleep(0.3)
+        Path(self.folder, f"thread-{threading.current_thread().name}").touch()
+        if self.fail:
+            raise RuntimeError("stage set-up failed")
+        return Counting(self.folder)
+
+
+def test_start_sets_the_in_process_worker_up_in_the_background(tmp_path):
+    import time
+
+    ex = LocalExecutor(SlowSpec(str(tmp_path)), workers=1)
+    t0 = time.perf_counter()
+    ex.start()
+    assert time.perf_counter() - t0 < 0.2  # returns at once; the driver goes on planning
+    got = {}
+    ex.run([Task(i, whose, (i,), uses_worker=True) for i in range(3)], lambda k, r: got.__setitem__(k, r))
+    ex.close()
+    assert {k: v[0] for k, v in got.items()} == {0: 0, 1: 1, 2: 4}
+    assert [p.name for p in tmp_path.glob("thread-*")] == ["thread-worker-setup"]
+    assert len(list(tmp_path.glob("built-*"))) == 1 and len(list(tmp_path.glob("torn-*"))) == 1
+
+
+def test_a_failed_background_set_up_raises_where_the_worker_is_needed(tmp_path):
+    ex = LocalExecutor(SlowSpec(str(tmp_path), fail=True), workers=1)
+    ex.start()
+    assert map_ordered(ex, square, [(2,)]) == [4]  # tasks without worker state still run
+    with pytest.raises(RuntimeError, match="stage set-up failed"):
+        ex.run([Task(0, whose, (0,), uses_worker=True)], lambda k, r: None)
+    ex.close()
+
+
 @pytest.mark.slow
 def test_process_pool_builds_state_once_per_process_and_tears_it_down(tmp_path):
     ex = LocalExecutor(CountingSpec(str(tmp_path)), workers=2)

@@ -87,3 +87,19 @@ def test_band_keys_salt_and_band_index():
     assert len(set(k[0].tolist())) == 12  # same rows in different bands -> different keys
     ks = lsh.band_keys(sig, 12, 10, salt=12345)
     assert not np.intersect1d(ks[0], k[0]).size
+
+
+def test_default_mode_switches_to_numba_without_changing_signatures(monkeypatch):
+    """Default mode: numpy for a process's first bytes, then the compiled kernel; same values either way."""
+    pytest.importorskip("numba")
+    from kernels import minhash as M
+
+    docs = [f"patient {i} was admitted with chest pain and shortness of breath on day {i % 7}" for i in range(200)]
+    ref = MinHasher(use_numba=False).signatures(docs)
+    monkeypatch.setattr(M, "_NUMPY_BYTES", [0])
+    monkeypatch.setattr(M, "NUMBA_AFTER_BYTES", sum(map(len, docs)) + 1)
+    mh = MinHasher()
+    assert np.array_equal(mh.signatures(docs), ref)
+    assert mh._nb is None or "kernel" in M._NB  # below the threshold: numpy unless already loaded
+    assert np.array_equal(mh.signatures(docs), ref)  # over it now
+    assert mh._nb is not None

@@ -21,8 +21,9 @@ def test_build_writes_report_with_tables_and_plots(demo_build):
     page = _html(demo_build)
     for tid in TABLE_IDS:
         assert f'<table id="{tid}">' in page, tid
-    assert page.count('<img ') >= 5
-    assert page.count("data:image/png;base64,") == page.count("<img ")
+    assert page.count("<svg ") >= 5
+    assert page.count("<svg ") == page.count("</svg>")
+    assert "<img" not in page and "<script" not in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     doc = json.loads((demo_build / "build.json").read_text())
     for sh in doc["shards"]:
         assert sh["sha256"] in page and sh["path"] in page
@@ -89,4 +90,34 @@ def test_render_without_timings_or_shards():
     sample = {"row_lens": np.zeros(0), "seg_lens": np.zeros(0), "doc_lens": np.zeros(0), "rows_sampled": 0, "rows_total": 0, "sampled": False}
     page = report.render(doc, None, sample)
     assert '<table id="phi">' in page and "US_SSN" in page
-    assert page.count("<img ") == 6  # five fixed plots + PHI
+    assert page.count("<svg ") == 6  # five fixed plots + PHI
+
+
+def test_svg_charts_scale_and_escape():
+    """Charts: ticks cover the data, bar heights follow the values, labels are escaped."""
+    import numpy as np
+
+    from engine.output import svgplot as S
+
+    assert S.nice_ticks(173) == [0, 50, 100, 150, 200]
+    assert S.nice_ticks(0) == [0.0, 1.0]
+    assert S.log_ticks(40, 250) == [50.0, 100.0, 200.0]
+    svg = S.bars("t", ["a<b", "c"], [("read", [100, 50], "#111111")], ylabel="docs")
+    assert "a&lt;b" in svg and "a<b" not in svg
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([0-9.]+)" fill="#111111"><title>', svg)]
+    assert len(heights) == 2 and abs(heights[0] / heights[1] - 2.0) < 0.02
+    h = S.histogram("h", [("x", np.array([1, 1, 2, 9]), "#222222")], np.array([0, 5, 10]))
+    assert h.count('fill="#222222"') == 2
+    empty = S.histogram("e", [], np.array([0, 1]))
+    assert empty.startswith("<svg") and empty.endswith("</svg>")
+
+
+def test_start_up_is_timed_and_reported(demo_build):
+    """The driver's start-up (wall) and each worker's set-up (per stage) reach timings.json and the report."""
+    t = json.loads((demo_build / "report" / "timings.json").read_text())
+    assert 0 < t["wall_seconds"]["start-up"] < t["wall_seconds"]["total"]
+    setup = {k: v for k, v in t["worker_seconds"].items() if k.startswith("setup.")}
+    assert setup.get("setup.deid", 0) > 0 and set(setup) >= {"setup.normalize", "setup.filter"}
+    page = _html(demo_build)
+    assert 'id="startup"' in page and "deid " in page.split('id="startup"')[1].split("</p>")[0]
+    assert "start-up" in (demo_build / "report" / "summary.txt").read_text()

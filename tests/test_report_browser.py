@@ -29,7 +29,7 @@ def test_report_renders_tables_and_plots(demo_build, tmp_path):
     url = (demo_build / "report" / "index.html").resolve().as_uri()
     dom = _chromium(["--dump-dom", url]).stdout
     assert len(re.findall(r"<table\b", dom)) >= 7
-    assert len(re.findall(r"<img\b", dom)) >= 5
+    assert len(re.findall(r"<svg\b", dom)) >= 5
     assert "Where dropped documents went" in dom
 
     png = tmp_path / "shot.png"
@@ -46,7 +46,7 @@ def test_report_renders_tables_and_plots(demo_build, tmp_path):
         rgb = np.array([int(rgb_hex[i : i + 2], 16) for i in (0, 2, 4)]) / 255.0
         return int((np.abs(img - rgb).max(axis=2) < 0.06).sum())
 
-    # the plots decoded and were painted: bars in the plots' colours cover many pixels
+    # the charts were painted: bars in the plots' colours cover many pixels
     assert near("2da44e") > 2000, "no green bars: the in/out or tokens-per-row plot did not render"
     assert near("0969da") > 2000, "no blue bars: the drops or document-length plot did not render"
     # table borders (#d0d7de) are painted

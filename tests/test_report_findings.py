@@ -66,7 +66,7 @@ def test_report_shows_warnings_first_and_no_local_paths(tmp_path):
     assert "notes: 18 of 30 documents dropped" in page and "empty: wrote 0 documents (the input held no documents)" in page
     assert "/home/someone" not in page and "tok.json" in page
     assert "exact duplicates dropped" in page
-    assert page.count("<img ") >= 5 and "Document-length histogram per source" in page
+    assert page.count("<svg ") >= 5 and "Document-length histogram per source" in page
     lens = np.concatenate(list(sample["doc_lens_by_source"].values()))
     assert len(lens) == len(sample["doc_lens"])
 

@@ -140,7 +140,7 @@ def _demo_shards(worker, backend: str) -> dict[str, str]:
             tokenize_unit(worker, source, u.unit_id, [])
             tok_uri = worker.layout.tokens(u.unit_id)
             digests[tok_uri] = hashlib.sha256(Path(tok_uri).read_bytes()).hexdigest()
-        res = pack_group(worker, source, 0, [u.unit_id for u in units])
+        res = pack_group(worker, source, 0, [u.unit_id for u in units], "test-build")
         for k in range(len(res.temp_shards)):
             p = worker.layout.temp_shard(source, 0, k)
             digests[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
@@ -155,7 +155,7 @@ def test_demo_shards_byte_identical_across_backends(tmp_path):
     from engine.steps.read import read_unit
 
     m, _ = load_manifest(ROOT / "manifests" / "demo.yaml", output=str(tmp_path / "out"))
-    w = Worker(m, str(tmp_path / "out"), None, "test-build")
+    w = Worker(m, str(tmp_path / "out"), None)
     for units in plan_units(m).values():
         for u in units:
             read_unit(w, u)

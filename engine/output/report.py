@@ -2,7 +2,7 @@
 
 Written by every build (``engine.run.build`` calls :func:`write_report` at the end) and
 regenerated on demand with ``python -m engine.report OUT``.  The page has no external
-resources (CSS inline, plots embedded as base64 PNG drawn with matplotlib's Agg backend),
+resources (CSS inline, charts as inline SVG drawn by :mod:`engine.output.svgplot`),
 so it opens offline, from an object store download, or attached to a ticket.
 
 Sections: per-source documents and tokens in and out; where dropped documents went
@@ -18,10 +18,8 @@ columns of the shards (ids are counted, never printed).
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import html
-import io
 import logging
 import sys
 import time
@@ -45,7 +43,7 @@ h1{font-size:24px;margin-bottom:4px} h2{font-size:18px;margin-top:32px;border-bo
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:4px 8px} th{background:#f6f8fa;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums} tr.total td{font-weight:600;background:#f6f8fa}
-code{font-size:12px} .plots{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} .plots img{border:1px solid #d0d7de;max-width:100%}
+code{font-size:12px} .plots{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0} .plots svg{border:1px solid #d0d7de;max-width:100%;height:auto}
 .kpi{display:inline-block;margin:8px 16px 8px 0;padding:8px 12px;border:1px solid #d0d7de;border-radius:6px}
 .kpi b{display:block;font-size:20px}
 """
@@ -120,93 +118,53 @@ def sample_shards(out: str, shards: list[dict], max_rows: int = 200_000, max_sha
 # plots
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def _plots(doc: dict, timings: dict, sample: dict) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    """(caption, inline SVG) per chart."""
+    from engine.output import svgplot as S
 
     out: list[tuple[str, str]] = []
     names = list(doc["sources"])
     src = doc["sources"]
-    x = np.arange(len(names))
-
-    fig, ax = plt.subplots(figsize=(5.8, 3.0))
-    ax.bar(x - 0.2, [src[n]["read"] for n in names], 0.4, label="read", color="#8c959f")
-    ax.bar(x + 0.2, [src[n]["written"] for n in names], 0.4, label="written", color="#2da44e")
-    ax.set_xticks(x, names, rotation=20, ha="right")
-    ax.set_ylabel("documents")
-    ax.set_title("Documents in and out per source")
-    ax.legend()
-    out.append(("Documents in and out per source", _png(fig)))
-
-    fig, ax = plt.subplots(figsize=(5.8, 3.0))
-    bottom = np.zeros(len(names))
+    title = "Documents in and out per source"
+    out.append((title, S.bars(title, names, [("read", [src[n]["read"] for n in names], "#8c959f"),
+                                             ("written", [src[n]["written"] for n in names], "#2da44e")], ylabel="documents")))
     colors = ["#0969da", "#8250df", "#cf222e", "#bf8700", "#57606a"]
-    for b, c in zip(DROP_BUCKETS, colors):
-        vals = np.array([src[n].get(b, 0) for n in names], dtype=float)
-        ax.bar(x, vals, 0.6, bottom=bottom, label=b, color=c)
-        bottom += vals
-    ax.set_xticks(x, names, rotation=20, ha="right")
-    ax.set_ylabel("documents dropped")
-    ax.set_title("Where dropped documents went")
-    ax.legend(fontsize=8)
-    out.append(("Where dropped documents went", _png(fig)))
+    title = "Where dropped documents went"
+    out.append((title, S.bars(title, names, [(b, [src[n].get(b, 0) for n in names], c) for b, c in zip(DROP_BUCKETS, colors)],
+                              stacked=True, ylabel="documents dropped")))
 
     phi: Counter = Counter()
     for n in names:
         phi.update(src[n].get("phi_hits", {}))
     if phi:
-        fig, ax = plt.subplots(figsize=(5.8, 3.0))
         items = phi.most_common(15)
-        ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#cf222e")
-        ax.set_xlabel("hits")
-        ax.set_title("PHI hits by entity type (all sources)")
-        out.append(("PHI hits by entity type", _png(fig)))
+        out.append(("PHI hits by entity type", S.hbars("PHI hits by entity type (all sources)", [k for k, _ in items],
+                                                          [v for _, v in items], "#cf222e", xlabel="hits")))
 
     L = int(doc["max_seq_len"])
-    fig, ax = plt.subplots(figsize=(5.8, 3.0))
     dl = sample["doc_lens"]
+    title = "Document length per source" + (" (sample)" if sample["sampled"] else "")
     if len(dl):
         lo, hi = max(1, int(dl.min())), max(2, int(dl.max()))
         bins = np.unique(np.geomspace(lo, max(hi + 1, lo * 1.5), 40).astype(int))
         palette = ["#0969da", "#cf222e", "#8250df", "#bf8700", "#2da44e", "#57606a"]
-        for i, (n, v) in enumerate(sorted((sample.get("doc_lens_by_source") or {"all sources": dl}).items())):
-            ax.hist(v, bins=bins, histtype="step", linewidth=1.5, label=n, color=palette[i % len(palette)])
-        ax.set_xscale("log")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("document length (tokens, incl. [CLS]/[SEP])")
-    ax.set_ylabel("documents")
-    ax.set_title("Document length per source" + (" (sample)" if sample["sampled"] else ""))
-    out.append(("Document-length histogram per source", _png(fig)))
+        series = [(n, v, palette[i % len(palette)])
+                  for i, (n, v) in enumerate(sorted((sample.get("doc_lens_by_source") or {"all sources": dl}).items()))]
+        svg = S.histogram(title, series, bins, log_x=True, outline=True,
+                          xlabel="document length (tokens, incl. [CLS]/[SEP])", ylabel="documents")
+    else:
+        svg = S.histogram(title, [], np.array([0, 1]), xlabel="document length (tokens)", ylabel="documents")
+    out.append(("Document-length histogram per source", svg))
 
-    fig, ax = plt.subplots(figsize=(5.8, 3.0))
     rl = sample["row_lens"]
-    if len(rl):
-        ax.hist(rl, bins=np.linspace(0, L, 41), color="#2da44e")
-    ax.axvline(L, color="#cf222e", linestyle="--", linewidth=1)
-    ax.set_xlabel(f"tokens per row (max_seq_len {L})")
-    ax.set_ylabel("rows")
-    ax.set_title("Tokens per packed row" + (" (sample)" if sample["sampled"] else ""))
-    out.append(("Tokens-per-row histogram", _png(fig)))
+    out.append(("Tokens-per-row histogram", S.histogram(
+        "Tokens per packed row" + (" (sample)" if sample["sampled"] else ""), [("rows", rl, "#2da44e")] if len(rl) else [],
+        np.linspace(0, L, 41), xlabel=f"tokens per row (max_seq_len {L})", ylabel="rows", vline=L)))
 
-    ws = {k: v for k, v in (timings.get("worker_seconds") or {}).items() if k not in ("total", "pack.total") and v > 0}
-    fig, ax = plt.subplots(figsize=(5.8, 3.0))
-    if ws:
-        ks = sorted(ws, key=lambda k: -ws[k])
-        ax.barh(ks[::-1], [ws[k] for k in ks][::-1], color="#8250df")
-    ax.set_xlabel("worker seconds (summed over workers)")
-    ax.set_title("Time per stage")
-    out.append(("Time per stage", _png(fig)))
+    ws = {k: v for k, v in (timings.get("worker_seconds") or {}).items() if k not in ("total", "pack.total", "tokenize.total") and v > 0}
+    ks = sorted(ws, key=lambda k: -ws[k])
+    out.append(("Time per stage", S.hbars("Time per stage", ks, [ws[k] for k in ks], "#8250df",
+                                          xlabel="worker seconds (summed over workers)")))
     return out
 
 
@@ -287,13 +245,8 @@ def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) ->
 
     # plots
     parts.append("<h2>Overview</h2><div class=\"plots\">")
-    try:
-        figs = _plots(doc, timings, sample) if plots else []
-    except ImportError:  # matplotlib missing: the tables still tell the story
-        figs = []
-        parts.append('<p class="note">Plots unavailable: matplotlib is not installed.</p>')
-    for title, b64 in figs:
-        parts.append(f'<figure><img alt="{_e(title)}" src="data:image/png;base64,{b64}"><figcaption class="note">{_e(title)}</figcaption></figure>')
+    for title, svg in _plots(doc, timings, sample) if plots else []:
+        parts.append(f'<figure>{svg}<figcaption class="note">{_e(title)}</figcaption></figure>')
     parts.append("</div>")
 
     # per source in / out
@@ -357,12 +310,21 @@ def render(doc: dict, timings: dict | None, sample: dict, plots: bool = True) ->
     parts.append("<h2>Throughput per stage</h2>")
     mb = tot.get("bytes_read", 0) / 1e6
     body = []
-    for k in ("read", "dedup", "pack", "total"):
+    for k in ("read", "dedup", "tokenize", "pack", "total"):
         if k in wall:
             body.append([f"wall: {k}", float(wall[k]), _rate(mb, wall[k]), _rate(tokens, wall[k])])
     ws = timings.get("worker_seconds") or {}
+    setup = {k: v for k, v in ws.items() if k.startswith("setup.")}
     for k in sorted(ws, key=lambda k: -ws[k]):
-        body.append([f"worker: {k}", float(ws[k]), _rate(mb, ws[k]), _rate(tokens, ws[k])])
+        if k not in setup:
+            body.append([f"worker: {k}", float(ws[k]), _rate(mb, ws[k]), _rate(tokens, ws[k])])
+    if "start-up" in wall or setup:
+        parts.append(f'<p class="note" id="startup">Start-up: {float(wall.get("start-up", 0.0)):,.2f} s in the driver before the '
+                     "first unit (output checks, tokenizer, planning the inputs, starting the executor); "
+                     f"worker set-up {sum(setup.values()):,.2f} s summed over workers"
+                     + (" (" + ", ".join(f"{k[6:]} {v:,.2f} s" for k, v in sorted(setup.items(), key=lambda kv: -kv[1]) if v >= 0.005) + ")"
+                        if setup else "")
+                     + ", overlapping the driver's planning.</p>")
     parts.append('<p class="note">Wall seconds are the driver\'s phases; worker seconds are summed over workers, '
                  "so their rates are per core. Rates are input MB and output tokens per second.</p>")
     parts.append(_table("throughput", ["stage", "seconds", "MB/s", "tokens/s"], body))

@@ -16,6 +16,7 @@ work runs on the executor chosen by :func:`engine.run.plan.choose_executor` (loc
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from engine.core import fsio
@@ -27,7 +28,7 @@ from engine.run.commit import pack_phase
 from engine.run.console import ConsoleProgress
 from engine.run.finish import quarantine_index, summary_text, worker_seconds, write_reports
 from engine.run.lock import OutputLock
-from engine.run.plan import BuildError, check_stages, choose_executor, input_bytes, make_executor, plan_units
+from engine.run.plan import LOCAL_POOL_BYTES, BuildError, check_stages, choose_executor, input_bytes, make_executor, plan_units
 from engine.run.worker import WorkerSpec
 
 __all__ = ["Build", "BuildError", "summary_text"]
@@ -48,6 +49,7 @@ class Build:
         self.keep_staging = keep_staging
         self.executor_kind = executor or manifest.resources.executor
         self.executor = None
+        self.build_id = ""
         self.timings: dict[str, float] = {}
         self.dedup_stats: dict[str, int] = {}
 
@@ -97,25 +99,40 @@ class Build:
             self.progress.say(f"{self.out}: build already complete (same manifest); nothing to do (use --force to rebuild)")
             return fsio.read_json(self.layout.ledger())
         m = self.manifest
-        plan = plan_units(m)  # every input found, or an error before anything is touched
         tok = load_tokenizer(m.tokenizer)
         self.tok_backend = self._tokenizer_backend(tok)  # a refused backend: an error before anything is touched
-        if state == "force":
-            self.wipe()
-        units = [u for s in m.sources for u in plan[s.name]]
-        bid = ledger.build_id(m.fingerprint(), [u.unit_id for u in units], tok.sha256)
-        fsio.write_json_atomic(self.layout.fingerprint(), {"fingerprint": m.fingerprint(), "build_id": bid})
-        ledger.write_tokenizer(self.out, tok)  # the output decodes wherever it is moved
-        kind, why = choose_executor(self.executor_kind, plan)
-        self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources"
-                          + (" (resuming)" if state == "resume" else "") + f"; executor {kind} ({why})")
-        if kind == "ray":
-            self.progress.say("starting: connecting to Ray (or starting it) and waiting for the worker processes")
         resolved = m.model_copy(update={"tokenizer_backend": self.tok_backend.backend})  # workers skip "auto"
-        self.executor = make_executor(kind, WorkerSpec(resolved, self.out, m.tokenizer, bid), self.workers, m, input_bytes(plan))
+        spec = WorkerSpec(resolved, self.out, m.tokenizer)
+        early = start_early(self.executor_kind, spec, self.workers, m, self.progress)
+        try:
+            plan = plan_units(m)  # every input found, or an error before anything is touched
+            if state == "force":
+                self.wipe()
+            units = [u for s in m.sources for u in plan[s.name]]
+            self.build_id = bid = ledger.build_id(m.fingerprint(), [u.unit_id for u in units], tok.sha256)
+            fsio.write_json_atomic(self.layout.fingerprint(), {"fingerprint": m.fingerprint(), "build_id": bid})
+            ledger.write_tokenizer(self.out, tok)  # the output decodes wherever it is moved
+            kind, why = choose_executor(self.executor_kind, plan)
+            self.progress.say(f"build {m.name} ({bid}) -> {self.out}: {len(units)} units from {len(plan)} sources"
+                              + (" (resuming)" if state == "resume" else "") + f"; executor {kind} ({why})")
+            size = input_bytes(plan)
+            if early is not None and early[0] == kind and (kind == "ray" or self.workers or size < LOCAL_POOL_BYTES):
+                self.executor = early[1]
+            else:
+                if early is not None:
+                    early[1].close()
+                if kind == "ray":
+                    self.progress.say("starting: connecting to Ray (or starting it) and waiting for the worker processes")
+                self.executor = make_executor(kind, spec, self.workers, m, size)
+                self.executor.start()
+            early = None
+        finally:
+            if early is not None:  # planning failed: nothing ran on the early workers
+                early[1].close()
         log.info("executor %s (%s): %s", kind, why, self.executor.where)
-        self.progress.say(f"executor {self.executor.where} ready; each worker sets up the stages "
-                          f"({', '.join(check_stages(m))}) and the tokenizer before its first unit (the de-id model takes longest)")
+        self.progress.say(f"executor {self.executor.where}; each worker sets up the stages "
+                          f"({', '.join(check_stages(m))}) before its first unit (the de-id model takes longest)")
+        self.timings["start-up"] = time.time() - t_start
         try:
             reads = phases.read_phase(self, units)
             drop_uris = phases.dedup_phase(self, units, reads)
@@ -159,3 +176,19 @@ class Build:
         self.progress.say("done\n" + summary)
         self.progress.say(f"report: {self.layout.report('index.html')} (summary.txt and timings.json beside it)")
         return doc
+
+
+def start_early(requested: str, spec: WorkerSpec, workers: int | None, manifest: Manifest, progress):
+    """``(kind, executor)`` whose workers set up while the driver plans, when the kind is known before
+    the plan: Ray on the cluster RAY_ADDRESS names, or a local executor (requested, or the likely
+    choice of ``auto``: an in-process worker, replaced should the plan call for more); else None."""
+    if requested == "ray" or (requested == "auto" and os.environ.get("RAY_ADDRESS")):
+        if not os.environ.get("RAY_ADDRESS"):
+            return None  # an embedded Ray starts only once the plan is known to be sound
+        progress.say("starting: connecting to the Ray cluster; the worker actors set up while the inputs are planned")
+        kind = "ray"
+    else:
+        kind = "local"
+    ex = make_executor(kind, spec, workers, manifest, 0)
+    ex.start()
+    return kind, ex

@@ -79,7 +79,7 @@ def pack_phase(run, plan, read_markers: dict, write_ledger) -> list[GroupCommitt
     com = Committer(run, groups, write_ledger)
     com.resume()
     rows = [0]
-    todo = [Task((src, g), pack_group, (src, g, uids), uses_worker=True)
+    todo = [Task((src, g), pack_group, (src, g, uids, run.build_id), uses_worker=True)
             for src, g, uids in groups if (src, g) not in com.committed]
     if len(todo) < len(groups):
         run.progress.say(f"pack: {len(groups) - len(todo)} of {len(groups)} groups already committed")

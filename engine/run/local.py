@@ -1,8 +1,9 @@
 """The local executor: the build's work in this process (one worker) or in a process pool.
 
 No Ray anywhere on this path.  With one worker every task runs in the driver's process on one
-lazily built worker state; with more, a pool of ``spawn``-ed processes each builds its worker
-state once (in the pool's initializer) and tears it down when the pool shuts down.  Transient
+worker state, built on a background thread from :meth:`LocalExecutor.start` (so the driver plans
+while the stages set up) or on first use; with more, a pool of ``spawn``-ed processes each builds
+its worker state once (in the pool's initializer) and tears it down when the pool shuts down.  Transient
 storage failures are retried by :class:`engine.core.executor.RetryPolicy`; a worker process
 that dies takes the build down with an error (rerun with ``--resume``; the Ray executor
 restarts dead workers instead).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Hashable, Sequence
 
@@ -32,6 +34,10 @@ def _run_in_process(task: Task) -> Any:
     return call(task, _WORKER)
 
 
+def _ready() -> bool:
+    return True
+
+
 class LocalExecutor:
     """:class:`engine.core.executor.Executor` on this machine, without Ray."""
 
@@ -40,6 +46,8 @@ class LocalExecutor:
         self.policy = RetryPolicy()
         self._factory = worker_factory
         self._worker: Any = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
         self._pool: ProcessPoolExecutor | None = None
         if self.workers > 1:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
@@ -48,7 +56,30 @@ class LocalExecutor:
         else:
             self.where = "local, in-process"
 
+    def start(self) -> None:
+        """Start setting the workers up now, while the driver goes on (e.g. plans the units):
+        the pool's processes are spawned and run their initializer; the in-process worker is
+        built on a background thread."""
+        if self._pool is not None:
+            for _ in range(self.workers):
+                self._pool.submit(_ready)
+        elif self._worker is None and self._starting is None:
+            self._starting = threading.Thread(target=self._build_worker, name="worker-setup", daemon=True)
+            self._starting.start()
+
+    def _build_worker(self) -> None:
+        try:
+            self._worker = self._factory()
+        except BaseException as e:  # raised where the worker is first needed
+            self._start_error = e
+
     def _local_worker(self) -> Any:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+            if self._start_error is not None:
+                err, self._start_error = self._start_error, None
+                raise err
         if self._worker is None:
             self._worker = self._factory()
         return self._worker
@@ -84,6 +115,11 @@ class LocalExecutor:
                 fut.cancel()
 
     def close(self) -> None:
+        if self._starting is not None:  # the build ended before its first unit: let the set-up finish, unused
+            if self._starting.is_alive():
+                self._starting = None
+                return
+            self._starting = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

@@ -35,7 +35,9 @@ def connect(num_cpus: int | None = None) -> str:
         ray.init(address=addr, **quiet)
         return f"ray cluster {addr}"
     # "local": a new Ray of its own, never a head that `ray start` left in /tmp/ray/ray_current_cluster
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
+    # the build runs only actors: no pool of idle task workers started (and importing Ray) beside them
+    prestart = {"prestart_worker_first_driver": False, "enable_worker_prestart": False}
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _system_config=prestart, **quiet)
     return "ray, embedded"
 
 
@@ -74,12 +76,18 @@ class RayExecutor:
         env = {"RAYON_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "true"} | dict(env or {})
         cls = ray.remote(RayWorker).options(num_cpus=cpus, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
         self.actors = [cls.remote(worker_factory, env) for _ in range(n)]
-        ray.get([a.ping.remote() for a in self.actors])
+        self._ready = [a.ping.remote() for a in self.actors]  # awaited by the first run(): set-up overlaps planning
         self.workers = n
         self.where += f", {n} worker actors x {cpus:.2f} CPUs"
         self.policy = RetryPolicy()
 
+    def start(self) -> None:
+        """Nothing to do: the actors began setting up when they were created."""
+
     def run(self, tasks: Sequence[Task], on_done: Callable[[Hashable, Any], None]) -> None:
+        if self._ready:
+            ray.get(self._ready)  # every worker set up (a failed set-up raises here)
+            self._ready = []
         idle = list(self.actors)
         pending = [(t, 0) for t in reversed(tasks)]
         inflight: dict = {}

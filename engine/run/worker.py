@@ -8,6 +8,7 @@ per process from a picklable :class:`WorkerSpec` and call steps with it.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from connectors import registry as connectors
@@ -23,30 +24,43 @@ class WorkerSpec:
     manifest: object
     out: str
     tokenizer_spec: str
-    build_id: str
 
     def __call__(self) -> "Worker":
-        return Worker(self.manifest, self.out, self.tokenizer_spec, self.build_id)
+        return Worker(self.manifest, self.out, self.tokenizer_spec)
 
 
 class Worker:
-    """Stages, tokenizer, connectors and near-dedup mapper of one worker process."""
+    """Stages, tokenizer, connectors and near-dedup mapper of one worker process.
 
-    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None, build_id: str = "") -> None:
+    ``setup_seconds`` says what building it cost (``setup.<stage>``, ``setup.near_map``; the
+    tokenizer loads in milliseconds, on first use); the first unit the worker reads reports them with its own timings
+    (:meth:`take_setup_seconds`), so the build's timings show every worker's start-up.
+    """
+
+    def __init__(self, manifest, out: str, tokenizer_spec: str | None = None) -> None:
         self.manifest = manifest
         self.layout = Layout(out)
-        self.build_id = build_id
         self._tok_spec = tokenizer_spec or manifest.tokenizer
         self._tok = None
         self._connectors: dict[str, object] = {}
+        self.setup_seconds: dict[str, float] = {}
         self.stages = stages.build_stages(manifest)
         for s in self.stages:
+            t0 = time.perf_counter()
             s.setup()
+            self.setup_seconds[f"setup.{s.name}"] = time.perf_counter() - t0
         self.near = None
         if manifest.dedup.near is not None and manifest.dedup.near.enabled:
             from engine.dedup.near_map import NearDedupMapper
 
+            t0 = time.perf_counter()
             self.near = NearDedupMapper(manifest)
+            self.setup_seconds["setup.near_map"] = time.perf_counter() - t0
+
+    def take_setup_seconds(self) -> dict[str, float]:
+        """The set-up timings, once (the first unit read on this worker reports them)."""
+        out, self.setup_seconds = self.setup_seconds, {}
+        return {k: round(v, 4) for k, v in out.items()}
 
     @property
     def tokenizer(self):

@@ -22,10 +22,10 @@ from kernels.packing import BestFitPacker
 class ShardCutter:
     """Packed rows -> temporary shards of about ``target_tokens`` tokens each."""
 
-    def __init__(self, worker, source: str, group: int) -> None:
+    def __init__(self, worker, source: str, group: int, build_id: str) -> None:
         m, tok = worker.manifest, worker.tokenizer
         self.layout, self.source, self.group = worker.layout, source, group
-        self.schema = shard_schema(tok.max_id, shard_metadata(tok.sha256, m.max_seq_len, tok.special_ids, worker.build_id))
+        self.schema = shard_schema(tok.max_id, shard_metadata(tok.sha256, m.max_seq_len, tok.special_ids, build_id))
         self.target, self.batch_rows = m.shards.target_tokens, m.shards.batch_rows
         self.rows: list[Row] = []
         self.tokens = 0
@@ -51,12 +51,12 @@ class ShardCutter:
         self.rows, self.tokens = [], 0
 
 
-def pack_group(worker, source: str, group: int, unit_ids: list[str]) -> PackDone:
+def pack_group(worker, source: str, group: int, unit_ids: list[str], build_id: str) -> PackDone:
     """Best-fit pack the windows of a run of units (``worker``: a :class:`engine.run.worker.Worker`)."""
     t0 = time.perf_counter()
     m = worker.manifest
     packer = BestFitPacker(m.max_seq_len, m.resources.pack_buffer)
-    cutter = ShardCutter(worker, source, group)
+    cutter = ShardCutter(worker, source, group, build_id)
     for uid in unit_ids:
         fs, path = fsio.fs_and_path(worker.layout.tokens(uid))
         with fs.open(path, "rb") as f:

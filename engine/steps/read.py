@@ -229,7 +229,8 @@ def read_unit(worker, unit: WorkUnit) -> ReadDone | ReadFailed:
         unit.unit_id, unit.source, counts={k: int(v) for k, v in counts.items()},
         reasons={b: dict(c) for b, c in reasons.items()},
         quarantine_file=worker.layout.rel(qfile) if qfile else None,
-        seconds={k: round(v, 4) for k, v in staged.seconds.items()} | {"total": round(time.perf_counter() - t0, 4)},
+        seconds={k: round(v, 4) for k, v in staged.seconds.items()} | {"total": round(time.perf_counter() - t0, 4)}
+        | worker.take_setup_seconds(),
         location=unit.location, read=read, bytes_read=unit.size if unit.end < 0 else unit.end - unit.start,
         kept=staged.kept, kept_chars=staged.kept_chars, keyed=keyed, near=bool(staged.near),
     )
