@@ -210,6 +210,10 @@ class DeidEngine:
             registry=registry, nlp_engine=eng, supported_languages=["en"], context_aware_enhancer=_NoContext()
         )
         self._entities_present = sorted({e for r in registry.recognizers for e in r.supported_entities})
+        if self.notes:
+            from engine.deid.lexicon import tables
+
+            tables()  # the word tables load with the worker, not with its first batch
         self._artifacts = NlpArtifacts(
             entities=[], tokens=[], tokens_indices=[], lemmas=[], nlp_engine=eng, language="en"
         )
