@@ -26,7 +26,7 @@ from itertools import compress
 
 from engine.deid import lexicon as L
 from engine.deid import places
-from engine.deid.marks import LOCATION, PERSON, Found, Marks  # noqa: F401  (re-exported)
+from engine.deid.marks import Found, Marks
 from engine.deid.places import title_case
 from engine.deid.words import Words
 

@@ -55,7 +55,7 @@ _SPECIALTY = frozenset(
     """heart cancer health surgical surgery eye kidney dialysis rehabilitation nursing care children childrens
     women womens medical med wellness imaging infusion cardiac cardiology vascular orthopedic orthopaedic psychiatric
     behavioral trauma burn stroke spine sleep pain transplant diagnostic ambulatory outpatient community regional
-    general specialty specialty""".split()
+    general specialty""".split()
 )
 _PREV_PLACE = frozenset(("to", "from", "on", "at", "in"))
 STATE_CODES = frozenset(
