@@ -34,6 +34,8 @@ import re
 from collections import Counter
 from typing import Iterable, NamedTuple, Sequence
 
+from engine.deid import checks as C
+from engine.deid import entities as E
 from engine.deid import patterns as P
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ def _ner_name_ok(span: str) -> bool:
         return False
     if all(w.isupper() and len(w) <= 4 for w in words) or span.isupper() and len(words) > 1:
         return False
-    return not all(w.rstrip(".").lower() in P.STOP_WORDS or w.lower().endswith(("ly", "ology", "therapy")) for w in words)
+    return not all(w.rstrip(".").lower() in C.STOP_WORDS or w.lower().endswith(("ly", "ology", "therapy")) for w in words)
 
 
 def _rank(h: Hit):
@@ -126,7 +128,7 @@ def redact(text: str, hits: Sequence[Hit]) -> str:
         if h.start < last:
             continue
         out.append(text[last : h.start])
-        out.append(P.PLACEHOLDER_TOKEN.get(h.entity, "[PHI]"))
+        out.append(E.PLACEHOLDER_TOKEN.get(h.entity, "[PHI]"))
         last = h.end
     out.append(text[last:])
     return "".join(out)
@@ -276,7 +278,7 @@ class DeidEngine:
         for i, t in enumerate(texts):
             hits = raw[i]
             if hits:
-                ph = P.find_placeholders(t, extra)
+                ph = E.find_placeholders(t, extra)
                 if ph:
                     starts = [s for s, _ in ph]
                     hits = [h for h in hits if not _overlaps(ph, starts, h.start, h.end)]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from engine.deid import checks as C
+from engine.deid import entities as E
 from engine.deid import patterns as P
 from engine.deid.words import Words
 
@@ -26,7 +28,7 @@ def _trim_name(text: str, s: int, e: int) -> tuple[int, int] | None:
 
     def stop(w):
         t = text[w[0]:w[1]].rstrip(".").lower()
-        return t in P.STOP_WORDS or t in ("dr", "mr", "mrs", "ms")
+        return t in C.STOP_WORDS or t in ("dr", "mr", "mrs", "ms")
     while words and stop(words[0]):
         words.pop(0)
     while words and stop(words[-1]):
@@ -36,7 +38,7 @@ def _trim_name(text: str, s: int, e: int) -> tuple[int, int] | None:
     cred = _CRED.match(text, words[0][0])
     if cred and cred.end() >= words[-1][1]:  # "Smith, M.D." -> not a second name
         return None
-    if text[words[0][0]] in "[_X" and P.PLACEHOLDER.match(text, words[0][0]):
+    if text[words[0][0]] in "[_X" and E.PLACEHOLDER.match(text, words[0][0]):
         return None
     s, e = words[0][0], words[-1][1]
     # a trailing initial keeps its dot; a trailing sentence dot after a word does not
@@ -150,7 +152,7 @@ def spans(pat: P.PhiPattern, text: str, occ: list[int] | None, pos: int = 0, end
         elif pat.validate is not None and not pat.validate(m):
             ok = False
         if ok:
-            s, e = P.phi_span(m)
+            s, e = C.phi_span(m)
             if pat.entity == P.PERSON:
                 parts = [(s, e)]
                 if pat.split_list:
