@@ -25,7 +25,7 @@ def test_build_analyzer_offline():
     a = build_analyzer()
     assert T.TLD_EXTRACTOR.suffix_list_urls == ()  # bundled suffix list, no network
     names = {r.name for r in a.registry.recognizers}
-    assert "ClinicalPersonRecognizer" in names and "SpacyRecognizer" not in names  # blank pipeline: no NER
+    assert "ClinicalRecognizer" in names and "SpacyRecognizer" not in names  # blank pipeline: no NER
     res = a.analyze("Seen by Dr. Hiroshi Yamamoto, MRN: 4482913, email m.okafor@gmail.com", language="en")
     assert {r.entity_type for r in res} == {"PERSON", "MEDICAL_RECORD_NUMBER", "EMAIL_ADDRESS"}
     with pytest.raises(ValueError, match="nothing is downloaded"):

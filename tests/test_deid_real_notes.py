@@ -16,10 +16,12 @@ from engine.stages.base import SourceContext
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "deid-dev" / "gold_dev.jsonl"
 
-#: dev-half recall per gold category the detector must keep (measured a little above these)
+#: dev-half recall per gold category the detector must keep (measured a little above these:
+#: HCPName 0.985, PTName 1.0, RelativeProxyName 0.96, Date 0.965, DateYear 1.0 of 17,
+#: Phone 1.0, Location 0.927)
 DEV_FLOORS = {
-    "HCPName": 0.95, "PTName": 0.95, "RelativeProxyName": 0.90, "Date": 0.94, "DateYear": 0.80,
-    "Phone": 0.95, "Location": 0.82,
+    "HCPName": 0.97, "PTName": 0.95, "RelativeProxyName": 0.93, "Date": 0.95, "DateYear": 0.88,
+    "Phone": 0.96, "Location": 0.90,
 }
 
 
@@ -46,8 +48,8 @@ def test_dev_set_recall_per_category(engine):
     cats = res["categories"]
     for cat, floor in DEV_FLOORS.items():
         assert cats[cat]["recall"] >= floor, (cat, cats[cat])
-    assert res["ANY"]["recall"] >= 0.93 and res["ANY"]["precision"] >= 0.80, res["ANY"]
-    assert res["_summary"]["leaked_chars"] / res["_summary"]["gold_chars"] < 0.07
+    assert res["ANY"]["recall"] >= 0.955 and res["ANY"]["precision"] >= 0.80, res["ANY"]
+    assert res["_summary"]["leaked_chars"] / res["_summary"]["gold_chars"] < 0.04
 
 
 REAL_STYLE = [
@@ -56,6 +58,15 @@ REAL_STYLE = [
     ("PT TRANSFERRED FROM SAINT AGNES HOSPITAL 10/3. DR KOWALCZYK AWARE.", ["SAINT AGNES", "10/3", "KOWALCZYK"]),
     ("Pt's son Rob 410 392 0780 x45 would like a call. s/p CABG '85, MI 12-21-99.", ["Rob", "410 392 0780 x45", "85", "12-21-99"]),
     ("Seen by Florence Garvey, RN. Lives alone in Parkville.", ["Florence Garvey", "Parkville"]),
+    # places: a specialty word before the facility word, employers, where someone lives, transfers
+    ("f/u w/ Tamarind Bay Heart Center next week. husband works for hollister freight.",
+     ["Tamarind Bay", "hollister freight"]),
+    ("lives with wife in glenwood falls, son lives at Cedar Knoll Assisted living.", ["glenwood falls", "Cedar Knoll"]),
+    ("Pt transferred from Brannock Regional this am. Readmitted to U of MD last fall.", ["Brannock", "U of MD"]),
+    ("PT WAS ADMITTED TO OSWEGO MEMORIAL FOR ARREST. dr brown aware.", ["OSWEGO MEMORIAL", "brown"]),
+    # dates: ranges, a day before the month with a two-digit year, a year after an event
+    ("intubated 6/30-7/2 for CHF. Note 28 Oct, 88. old CVA 2008 with right hemi; said it was 1999.",
+     ["6/30", "7/2", "28 Oct, 88", "2008", "1999"]),
 ]
 
 
@@ -74,12 +85,51 @@ def test_clinical_words_are_no_names(engine):
     assert engine.annotate([text]) == [[]]
 
 
+def test_context_words_without_a_place_after_them(engine):
+    """The place rules' contexts followed by what is no place: housing, jobs, units, states
+    (a state alone is no PHI), abbreviations after a transfer, the centre of a wound."""
+    text = ("Pt lives in assisted living. Wife lives alone in a house. Son works in construction, daughter "
+            "retired from the military. Transferred to Cath Lab, then went to C-T scan. Back to NSB. "
+            "Family moving from Florida. Children in New Hampshire and Maine. Eschar noted in center of wound. "
+            "Titrated to 11 mcgs. Pt transferred to the ICU. Heart Center consult. Working with incentive spirometer.")
+    (hits,) = engine.annotate([text])
+    assert hits == [], [(text[h.start:h.end], h.entity, h.recognizer) for h in hits]
+
+
 def test_linear_time_on_long_digit_line(engine):
     """600 KB of digit shapes on one line: the candidate regions are merged once per line."""
     t0 = time.process_time()
     (hits,) = engine.annotate(["1-" * 300_000])
     dt = time.process_time() - t0
     assert hits == [] and dt < 5.0, dt
+
+
+_MIXED_NOTE = (
+    "Nursing progress note 7/22: pt transferred from Quarry Hill Hospital to CCU. wife mary called, dtr peggy in "
+    "to visit. Dr. Kowalczyk aware, plan per Dr Lucie Lange. BP 120/80, HR 88, PSV 10/5, FiO2 40%, lasix 40 mg IV. "
+    "Lives alone in Parkville, works for hollister freight. Call 410 392 0780 x45. s/p CABG '85, MI 12-21-99.\n"
+)
+
+
+def _cpu(engine, texts, rounds=3) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        engine.annotate(texts)
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+@pytest.mark.parametrize("shape", ["one long document", "many notes"])
+def test_time_grows_linearly_with_input(engine, shape):
+    """4x the text takes about 4x the CPU time, whether it comes as one long document or as more
+    notes: no rule looks further than a bounded distance, nothing is rescanned per hit."""
+    def texts(k):
+        return [_MIXED_NOTE * 60 * k] if shape == "one long document" else [_MIXED_NOTE * 3] * (20 * k)
+
+    engine.annotate(texts(1))  # warm the per-word caches
+    t1, t4 = _cpu(engine, texts(1)), _cpu(engine, texts(4))
+    assert t4 / max(t1, 1e-3) < 7.0, (t1, t4)
 
 
 N2C2 = """<?xml version="1.0" encoding="UTF-8" ?>

@@ -9,6 +9,6 @@ Cheap to import: presidio and spaCy are imported only when an engine is built.
   one presidio call per batch, placeholder filtering, conflict resolution, redaction.
 * ``python -m engine.deid eval|generate|scan`` -- see :mod:`engine.deid.__main__`.
 """
-from engine.deid.patterns import ENTITIES, PLACEHOLDER_TOKEN
+from engine.deid.entities import ENTITIES, PLACEHOLDER_TOKEN
 
 __all__ = ["ENTITIES", "PLACEHOLDER_TOKEN"]

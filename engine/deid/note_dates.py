@@ -12,11 +12,14 @@ a year), doses and volumes after a number (``500-1000 cc``).
 """
 from __future__ import annotations
 
+import functools
 import re
 from itertools import chain
+from typing import Sequence
 
-from engine.deid.lexicon import ascii_lower
-from engine.deid.notes import Found
+from engine.deid.anchors import AnchorIndex, Anchors
+from engine.deid.marks import Found
+from engine.deid.words import Words
 
 DATE = "DATE_TIME"
 _ANY_DIGIT = re.compile(r"\d")
@@ -50,24 +53,30 @@ _VENT_BEFORE = re.compile(
 )
 _PAIN_BEFORE = re.compile(r"\b(?:pain|cp|rating|rated|rates|scale|discomfort|ha|headache)\b|#|\($")
 _MONTH_FIRST = re.compile(
-    rf"(?P<phi>{_MONTH}\.?,?[ \t]+(?:the[ \t]+)?\d{{1,2}}(?:st|nd|rd|th)?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
+    rf"(?P<phi>{_MONTH}\.?,?[ \t]+(?:the[ \t]+)?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?"
     rf"|{_MONTH}\.?,?[ \t]+(?:of[ \t]+)?(?:\d{{4}}|'\d\d))(?![a-z\d])"
 )
 #: "20th Oct", "3 of may": the day before a month word (searched for back from the month word)
 _DAY_BEFORE = re.compile(r"(?<![\d.:/])\d{1,2}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?$")
-_MONTH_AFTER_DAY = re.compile(rf"{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d))?(?![a-z\d])")
+_MONTH_AFTER_DAY = re.compile(rf"{_MONTH}\.?(?:,?[ \t]+(?:\d{{4}}|'\d\d)|,[ \t]*\d\d)?(?![a-z\d])")
 _MONTH_PREFIXES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 #: two-digit years: "'85", "CA'88", "62'" (a two-digit number of 20+ with a trailing quote)
 _YEAR2 = re.compile(r"'(?P<phi>\d\d)(?![\d'])")
 _YEAR2_AFTER = re.compile(r"(?P<phi2>[2-9]\d)'(?![\d\"a-z])")
 #: four-digit years: 1960-1999 anywhere (no time has 60+ minutes), 1900-2039 after a year word
-_YEAR4 = re.compile(r"(?P<phi>19\d\d|20[0-3]\d)(?![\d/.:]|" + _UNITS[:-1] + r"))")
-_YEAR_WORD = re.compile(r"(?:\b(?:in|since|of|year|yr|cabg|mi|dx|diagnosed|until|born)|[',])[ \t]+$")
+_YEAR4 = re.compile(r"(?P<phi>19\d\d|20[0-3]\d)(?![\d/:]|\.\d|" + _UNITS[:-1] + r"))")
+#: words before a year of 2000-2039 (which could be a time): "in", "since", an event of the history
+_YEAR_WORD = re.compile(
+    r"(?:\b(?:in|since|of|year|yr|born|until|circa|dx|diagnosed|hx|s/p|onset|"
+    r"cabg|mi|ami|nstemi|stemi|cva|tia|stroke|pci|ptca|stent|stents|stented|avr|mvr|surgery|repair|replacement|"
+    r"transplant|resection|ectomy|otomy|fx|fracture)|[',])[ \t]+$"
+)
 _PHONE = re.compile(
-    r"(?P<phi>(?:\(\d{3}\)|\d{3})[ \t]*[\-./]?[ \t]*\d{3}[ \t]*[\-./]?[ \t]*\d{4}"
+    r"(?P<phi>[(\d](?:(?<=\()\d{3}\)|(?<=\d)\d\d)[ \t]*[\-./]?[ \t]*\d{3}[ \t]*[\-./]?[ \t]*\d{4}"
     r"(?:[ \t]*(?:x|ext\.?)[ \t]*\d{1,5})?)(?![\d/]|\.\d)"
 )
-_PHONE7 = re.compile(r"(?P<phi>\d{3}-\d{4})(?![\d\-/]|\.\d|" + _UNITS[:-1] + r"))")
+_PHONE7 = re.compile(r"(?P<phi>\d\d\d-\d{4})(?![\d\-/]|\.\d|" + _UNITS[:-1] + r"))")
+#: matched where a pager or phone word starts (:data:`ANCHORS`)
 _PAGER = re.compile(r"(?:p(?:a?ger|g|gr|h|hone)|beep(?:er)?|cell|tel)\b[ \t.:]*(?:#|no\.?)?[ \t:]*(?P<phi>\d{4,5})(?!\d)")
 _DIGITS_BEFORE = frozenset("0123456789/.:-+")
 _ROUND = re.compile(r"\d\d[05]-(?:\d\d00|\d\d30|\d\d15|\d\d45)")
@@ -84,19 +93,6 @@ def _span(m: re.Match) -> tuple[int, int]:
 
 def _after_digit(text: str, s: int) -> bool:
     return s > 0 and (text[s - 1] in _DIGITS_BEFORE or text[s - 1].isalpha() and text[s - 1] in "xX")
-
-
-def _month_words(low: str) -> list[int]:
-    """Sorted offsets of words that start with a month's first three letters (``str.find``)."""
-    found = []
-    for p in _MONTH_PREFIXES:
-        i = low.find(p)
-        while i >= 0:
-            if i == 0 or not low[i - 1].isalpha():
-                found.append(i)
-            i = low.find(p, i + 1)
-    found.sort()
-    return found
 
 
 def _after_number(low: str, s: int) -> bool:
@@ -133,18 +129,49 @@ def _md(low: str, m: re.Match) -> bool:
     return not (mo <= 4 and d <= 4 and mo < d or mo == d and mo <= 5)  # 1/2, 3/4: fractions; 5/5: strength
 
 
-def scan(text: str) -> list[Found]:
+#: where the month and pager rules look: words (or hyphenated parts) starting with a month's
+#: first three letters, and the pager / phone words; any case, a digit may come right before
+ANCHORS = (
+    Anchors(_MONTH_PREFIXES, nocase=True, digit_before=True),
+    Anchors(("pager", "pger", "pg", "pgr", "ph", "phone", "beep", "beeper", "cell", "tel"), whole=True, nocase=True,
+            digit_before=True),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> AnchorIndex:
+    return AnchorIndex(ANCHORS)
+
+
+def scan(text: str | Words, occ: Sequence[list[int]] | None = None) -> list[Found]:
+    """Dates and phones in a note (its text or :class:`~engine.deid.words.Words`); ``occ``: the
+    offsets of :data:`ANCHORS` in it when already found (one :class:`AnchorIndex` pass serves
+    every scanner)."""
     out: list[Found] = []
+    nw = text if isinstance(text, Words) else None
+    text = nw.text if nw is not None else text
     if not _ANY_DIGIT.search(text):
         return out
-    low = ascii_lower(text)
-    for m in _MD.finditer(low):
+    if nw is None:
+        nw = Words(text)
+    if occ is None:
+        occ = _index().find(nw)
+    months, pagers = occ
+    low = nw.low
+    last_end = -1
+    # each regex needs a character a note may lack: a substring test (in C) skips the scan
+    for m in _MD.finditer(low) if "/" in low or "-" in low else ():
         s, e = m.span()
-        if _after_number(low, s) or not _md(low, m):
+        # the second date of a range ("6/30-7/2") follows a digit, which is no longer number
+        in_range = s == last_end + 1 and low[last_end] == "-"
+        if not in_range and _after_number(low, s) or not _md(low, m):
             continue
         out.append(Found(s, e, DATE, 0.6, "date_md"))
-    for a in _month_words(low):
+        last_end = e
+    for a in months:
         m = _MONTH_FIRST.match(low, a)
+        if m is not None and m.group("d") is not None and not 1 <= int(m.group("d")) <= 31:
+            m = None  # "Oct, 88": a year, see the day before
         if m is not None:
             s, e = m.span("phi")
             word = _ALPHA.match(low, s).group()
@@ -157,14 +184,14 @@ def scan(text: str) -> list[Found]:
         m = _MONTH_AFTER_DAY.match(low, a)
         if d is not None and m is not None and (d.start() == 0 or not low[d.start() - 1].isalnum()):
             out.append(Found(d.start(), m.end(), DATE, 0.7, "date_month"))
-    for m in chain(_YEAR2.finditer(low), _YEAR2_AFTER.finditer(low)):
+    for m in chain(_YEAR2.finditer(low), _YEAR2_AFTER.finditer(low)) if "'" in low else ():
         s, e = _span(m)
         if m.re is _YEAR2 and s > 1 and text[s - 2].isalpha() and text[s - 2].islower():
             continue  # "pt's" is no year; "CA'88" is
         if m.re is _YEAR2_AFTER and s > 0 and (low[s - 1].isalnum() or low[s - 1] in ".'"):
             continue
         out.append(Found(s, e, DATE, 0.55, "year2"))
-    for m in _YEAR4.finditer(low):
+    for m in _YEAR4.finditer(low) if "19" in low or "20" in low else ():
         s, e = m.span("phi")
         if s > 0 and (low[s - 1].isdigit() or low[s - 1] in "/.:-"):
             continue
@@ -176,14 +203,17 @@ def scan(text: str) -> list[Found]:
         if _after_number(low, s):
             continue
         out.append(Found(s, e, PHONE, 0.7, "phone"))
-    for m in _PHONE7.finditer(low):
+    for m in _PHONE7.finditer(low) if "-" in low else ():
         s, e = m.span("phi")
         if _after_number(low, s) or _ROUND.fullmatch(low, s, e):
             continue
         out.append(Found(s, e, PHONE, 0.6, "phone7"))
-    for m in _PAGER.finditer(low):
-        if m.start() > 0 and low[m.start() - 1].isalpha():
+    last = -1
+    for a in pagers:
+        m = _PAGER.match(low, a) if a >= last else None
+        if m is None:
             continue
+        last = m.end()
         s, e = m.span("phi")
         out.append(Found(s, e, PHONE, 0.6, "pager"))
     return out

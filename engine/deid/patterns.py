@@ -1,6 +1,6 @@
 """Regular expressions for the HIPAA safe-harbor identifiers that occur in clinical notes.
 
-Everything here is plain ``re`` and cheap to import (no presidio, no spaCy).  Three kinds:
+Everything here is plain ``re`` and cheap to import (no presidio, no spaCy).  Two kinds:
 
 * :data:`PATTERNS`: one :class:`PhiPattern` per way an identifier is written.  The span that
   is PHI is the named group ``phi`` (the rest of the match is context such as ``MRN:`` or
@@ -8,9 +8,8 @@ Everything here is plain ``re`` and cheap to import (no presidio, no spaCy).  Th
 * :func:`could_match`: the document pre-screen, cheap necessary conditions (anchor strings,
   two digit/colon regexes).  Text that fails it has no PHI hit (``tests/test_deid.py`` checks
   that screening changes no result).
-* :data:`PLACEHOLDER`: what de-identified sources already put in place of PHI (MIMIC-III
-  ``[**...**]``, MIMIC-IV ``___``, ``XXXX``, and this engine's own ``[NAME]`` etc.); a hit
-  overlapping one is never counted.
+
+Entity names and placeholders are in :mod:`engine.deid.entities`.
 """
 from __future__ import annotations
 
@@ -18,51 +17,10 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable
 
-# -- entity types (the same names in counters, reasons, gold files and placeholders) ----------------
-PERSON = "PERSON"
-DATE = "DATE_TIME"
-PHONE = "PHONE_NUMBER"
-EMAIL = "EMAIL_ADDRESS"
-URL = "URL"
-IP = "IP_ADDRESS"
-SSN = "US_SSN"
-MRN = "MEDICAL_RECORD_NUMBER"
-ACCOUNT = "ACCOUNT_NUMBER"
-ACCESSION = "ACCESSION_NUMBER"
-AGE = "AGE"
-ADDRESS = "STREET_ADDRESS"
-LOCATION = "LOCATION"
-ZIP = "ZIP_CODE"
-
-ENTITIES = (PERSON, DATE, PHONE, EMAIL, URL, IP, SSN, MRN, ACCOUNT, ACCESSION, AGE, ADDRESS, LOCATION, ZIP)
-
-#: typed placeholder written by the ``redact`` policy
-PLACEHOLDER_TOKEN = {
-    PERSON: "[NAME]",
-    DATE: "[DATE]",
-    PHONE: "[PHONE]",
-    EMAIL: "[EMAIL]",
-    URL: "[URL]",
-    IP: "[IP]",
-    SSN: "[SSN]",
-    MRN: "[ID]",
-    ACCOUNT: "[ID]",
-    ACCESSION: "[ID]",
-    AGE: "[AGE]",
-    ADDRESS: "[ADDRESS]",
-    LOCATION: "[LOCATION]",
-    ZIP: "[ZIP]",
-}
-
-# -- placeholders --------------------------------------------------------------------------------
-_TYPED = "|".join(sorted({t[1:-1] for t in PLACEHOLDER_TOKEN.values()} | {"PHI", "REDACTED"}))
-PLACEHOLDER_PARTS = (
-    r"\[\*\*[^\]\n]{0,120}?\*\*\]",  # MIMIC-III
-    r"_{3,}",  # MIMIC-IV
-    r"\bX{4,}\b|\bx{4,}\b",  # XXXX
-    r"\[(?:" + _TYPED + r")\]",  # ours (redact output is re-scanned)
+from engine.deid.checks import ok_age, ok_date, ok_ip, ok_name, ok_name_context, ok_phone, ok_ssn
+from engine.deid.entities import (  # noqa: F401  (the entity names are used as P.PERSON etc.)
+    ACCESSION, ACCOUNT, ADDRESS, AGE, DATE, EMAIL, ENTITIES, IP, LOCATION, MRN, PERSON, PHONE, SSN, URL, ZIP,
 )
-PLACEHOLDER = re.compile("|".join(PLACEHOLDER_PARTS))
 
 # -- building blocks ------------------------------------------------------------------------------
 _H = r"[ \t]"  # horizontal space only: patterns never cross lines
@@ -75,28 +33,6 @@ _NAME = rf"(?:{_NAMEW}|{_INIT})(?:{_H}(?:{_NAMEW}|{_INIT})){{0,2}}"
 _LASTFIRST = rf"{_NAMEW},{_H}{_NAMEW}(?:{_H}{_INIT})?"
 _PH_ITEM = r"(?:\[\*\*[^\]\n]{0,120}?\*\*\]|_{3,}|X{4,})"
 _LIST_SEP = rf"(?:,{_H}*(?:and{_H}+)?|{_H}+and{_H}+|{_H}*&{_H}*|{_H}*/{_H}*|;{_H}*)"
-
-#: capitalised words that follow name contexts but are not names
-STOP_WORDS = frozenset(
-    """the a an this that he she his her they patient pt pts was is has had will with without of on in at to
-    for from by per and or not no yes please see also then today tomorrow yesterday tonight this am pm
-    md do rn np pa phd mbbs dds
-    emergency department hospital clinic service team unit floor icu micu sicu ccu ed er or pacu
-    medicine surgery cardiology neurology oncology radiology pathology nephrology pulmonary gi id
-    psychiatry urology orthopedics dermatology endocrinology hematology rheumatology obstetrics
-    gynecology pediatrics anesthesia nursing social work case management physical therapy pt ot
-    general internal family primary care attending resident intern fellow nurse staff physician
-    doctor provider consult consultant admission admitted discharge discharged date time name
-    mrn dob sex age unit no number history exam plan assessment impression findings signed
-    electronically reviewed dictated transcribed seen examined evaluated note report result
-    january february march april may june july august september october november december
-    monday tuesday wednesday thursday friday saturday sunday
-    street avenue road st ave rd boulevard apt suite drs
-    mother father wife husband son daughter sister brother friend family spouse partner
-    contact phone cell home work fax pager email
-    echo ekg ecg ct cxr mri us eeg labs vitals meds plan pmh hpi ros
-    """.split()
-)
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -113,10 +49,11 @@ _STREET_SUFFIX = (
 _TLDS = r"(?:com|org|net|edu|gov|mil|io|us|info|biz|health|co\.uk|ca)"
 
 def _lit(words: str) -> str:
-    """Alternation of literal words with their Capitalised / lower / UPPER forms.
+    """The literal words with their Capitalised / lower / UPPER forms, as one regex.
 
-    Literal alternatives (not ``[Ss]een``) let ``re`` skip to candidate positions in C:
-    this is most of the pre-screen's and the context patterns' speed.
+    A trie of the words (``S(?:een(?:[ \t]+by)?|igned)|...``): at each position ``re`` tests
+    one branch per distinct next character instead of every word in turn, and a longer word
+    is still tried before a shorter one it starts with ("Seen by" before "Seen").
     """
     out: list[str] = []
     for w in words.split():
@@ -124,8 +61,26 @@ def _lit(words: str) -> str:
         for v in (w, w[:1].upper() + w[1:], w.lower(), w.upper()):
             if v not in out:
                 out.append(v)
-    out.sort(key=len, reverse=True)  # longest first: "Seen by" before "Seen"
-    return "(?:" + "|".join(re.escape(v).replace(r"\ ", _H + "+") for v in out) + ")"
+    return "(?:" + _trie(out) + ")"
+
+
+def _trie(words: list[str]) -> str:
+    root: dict = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [(_H + "+" if ch == " " else re.escape(ch)) + emit(node[ch]) for ch in sorted(k for k in node if k)]
+        if not alts:
+            return ""
+        if len(alts) == 1 and "" not in node:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ")" + ("?" if "" in node else "")
+
+    return emit(root)
 
 
 _CONTEXT_VERBS = (
@@ -143,75 +98,6 @@ _NAME_CONTEXT = (
 )
 
 _CREDENTIAL = r"(?:M\.?D\.?|D\.?O\.?|R\.?N\.?|N\.?P\.?|PA-C|P\.?A\.?|Ph\.?D\.?|MBBS|DDS|CNM|CRNA|LCSW|PharmD|FACC|FACS|FACP)"
-
-
-def _ok_date(m: re.Match) -> bool:
-    g = m.groupdict()
-    try:
-        if g.get("y") is not None:
-            y = int(g["y"])
-            if len(g["y"]) == 4 and not 1880 <= y <= 2199:
-                return False
-        if g.get("mo") is not None and not 1 <= int(g["mo"]) <= 12:
-            return False
-        if g.get("d") is not None and not 1 <= int(g["d"]) <= 31:
-            return False
-    except ValueError:
-        return False
-    return True
-
-
-def _ok_phone(m: re.Match) -> bool:
-    digits = re.sub(r"\D", "", m.group("phi").split("x")[0].split("ext")[0])
-    if len(digits) == 11 and digits[0] == "1":
-        digits = digits[1:]
-    return len(digits) == 10 and digits[0] not in "01" and digits[3] not in "01" or len(digits) == 7
-
-
-def _ok_ssn(m: re.Match) -> bool:
-    d = re.sub(r"\D", "", m.group("phi"))
-    if len(d) != 9 or d[:3] in ("000", "666") or d[0] == "9" or d[3:5] == "00" or d[5:] == "0000":
-        return False
-    return len(set(d)) > 1 and d not in ("123456789", "987654321")
-
-
-def _ok_ip(m: re.Match) -> bool:
-    parts = m.group("phi").split(".")
-    return all(p.isdigit() and int(p) <= 255 and (p == "0" or not p.startswith("0")) for p in parts)
-
-
-def _ok_name(m: re.Match) -> bool:
-    words = re.findall(r"[A-Za-z']+", m.group("phi"))
-    return bool(words) and not all(w.lower() in STOP_WORDS or len(w) == 1 for w in words)
-
-
-_RELATIVES = frozenset(
-    "wife husband son daughter mother father sister brother friend spouse partner hcp proxy guardian".split()
-)
-
-
-def _ok_name_context(m: re.Match) -> bool:
-    """A single capitalised word right after a role word ("Patient Denies", "Family Meeting",
-    "Contact Precautions") is not a name unless a separator, a title or a relative word says so
-    ("Patient: Smith", "PCP Dr. Lee", "daughter Mary"); two-word names always count."""
-    if not _ok_name(m):
-        return False
-    phi = m.group("phi")
-    if m.group("sep") or m.group("title") or re.search(r"[ \t,;&/]", phi.strip()):
-        return True
-    return m.group("ctx").split()[0].lower() in _RELATIVES
-
-
-def phi_span(m: re.Match) -> tuple[int, int]:
-    """The PHI part of a pattern match: group ``phi`` (or ``phi2`` for alternatives)."""
-    if m.group("phi") is not None:
-        return m.span("phi")
-    return m.span("phi2")
-
-
-def _ok_age(m: re.Match) -> bool:
-    s, e = phi_span(m)
-    return 90 <= int(m.string[s:e]) <= 125
 
 
 @dataclass(frozen=True)
@@ -235,6 +121,8 @@ class PhiPattern:
     reach: tuple[int, int] = (0, 0)
     #: anchors are whole words (no letter may follow them), not prefixes ("Dr" -> "Drs")
     whole: bool = False
+    #: what must come right before an anchor for it to count (searched up to the anchor)
+    before: re.Pattern | None = None
 
 
 _LEFT_WORD = re.compile(r"[A-Za-z0-9_]")
@@ -251,7 +139,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         PERSON,
         rf"(?:Drs|Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\.?{_H}+(?P<phi>(?:{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
         0.85,
-        _ok_name,
+        ok_name,
         split_list=True,
         left=_LEFT_WORD,
     ),
@@ -261,7 +149,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         rf"(?P<ctx>{_NAME_CONTEXT})\b\.?{_H}*(?P<sep>[:#\-]|is|was)?{_H}*(?P<title>(?:Drs|Dr|Mr|Mrs|Ms)\.?{_H}+)?"
         rf"(?P<phi>(?:{_LASTFIRST}|{_NAME}|{_PH_ITEM})(?:{_LIST_SEP}(?:(?:Dr|Mr|Mrs|Ms)\.?{_H}+)?(?:{_NAME}|{_PH_ITEM}))*)",
         0.7,
-        _ok_name_context,
+        ok_name_context,
         split_list=True,
         left=_LEFT_WORD,
     ),
@@ -270,7 +158,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         PERSON,
         rf"(?P<phi>(?:{_NAMEW}|{_INIT})(?:{_H}(?:{_NAMEW}|{_INIT})){{1,2}}),?{_H}+{_CREDENTIAL}(?![A-Za-z])",
         0.8,
-        _ok_name,
+        ok_name,
     ),
     # ---- dates (with a year) -------------------------------------------------------------------
     _p(
@@ -278,21 +166,21 @@ PATTERNS: tuple[PhiPattern, ...] = (
         DATE,
         r"(?<![\d/\-.])(?P<phi>(?P<mo>\d{1,2})([/\-.])(?P<d>\d{1,2})\3(?P<y>\d{4}|\d{2}))(?![\d/\-]|\.\d)",
         0.75,
-        _ok_date,
+        ok_date,
     ),
     _p(
         "date_ymd",
         DATE,
         r"(?<![\d/\-.])(?P<phi>(?P<y>\d{4})([/\-.])(?P<mo>\d{1,2})\3(?P<d>\d{1,2}))(?![\d/\-]|\.\d)",
         0.85,
-        _ok_date,
+        ok_date,
     ),
     _p(
         "date_month_name",
         DATE,
         rf"\b(?P<phi>{_MONTHS}\.?{_H}+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?{_H}+(?P<y>\d{{4}})|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?{_H}+(?:of{_H}+)?{_MONTHS}\.?,?{_H}+(?P<y2>\d{{4}})|{_MONTHS}\.?,?{_H}+(?P<y3>\d{{4}}))\b",
         0.85,
-        _ok_date,
+        ok_date,
     ),
     # ---- contact ---------------------------------------------------------------------------------
     _p(
@@ -300,7 +188,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         PHONE,
         rf"(?<![\d\-/.])(?P<phi>(?:\+?1[ .\-]?)?(?:\(\d{{3}}\){_H}?|\d{{3}}[ .\-])\d{{3}}[ .\-]\d{{4}}(?:{_H}*(?:x|ext\.?){_H}*\d{{1,5}})?)(?![\d\-])",
         0.75,
-        _ok_phone,
+        ok_phone,
     ),
     _p(
         "phone_context",
@@ -325,11 +213,11 @@ PATTERNS: tuple[PhiPattern, ...] = (
         IP,
         r"(?<![\d.])(?P<phi>\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?!\d|\.\d)",
         0.75,
-        _ok_ip,
+        ok_ip,
     ),
     _p("ipv6", IP, r"(?<![:\w])(?P<phi>(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4})(?![:\w])", 0.75),
     # ---- numbers -----------------------------------------------------------------------------------
-    _p("ssn", SSN, r"(?<![\d\-])(?P<phi>\d{3}-\d{2}-\d{4})(?![\d\-])", 0.8, _ok_ssn),
+    _p("ssn", SSN, r"(?<![\d\-])(?P<phi>\d{3}-\d{2}-\d{4})(?![\d\-])", 0.8, ok_ssn),
     _p(
         "ssn_context",
         SSN,
@@ -366,7 +254,7 @@ PATTERNS: tuple[PhiPattern, ...] = (
         rf"(?:\b(?:[Aa]ge|[Aa]ged|AGE)\b:?{_H}*(?P<phi>\d{{2,3}})\b"
         rf"|\b(?P<phi2>\d{{2,3}}){_H}*(?:-|{_H})?(?:y/o|y\.o\.|yo|YO|yrs?{_H}*old|years?[\-{_H}]old|year-old|-year-old|yr-old)(?![A-Za-z]))",
         0.85,
-        _ok_age,
+        ok_age,
     ),
     # ---- geography ----------------------------------------------------------------------------------
     _p(
@@ -422,11 +310,11 @@ _ANCHORS: dict[str, tuple] = {
     "street": ("near", ("Street", "St", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln", "Drive", "Dr",
                         "Court", "Ct", "Way", "Place", "Pl", "Terrace", "Ter", "Circle", "Cir", "Parkway", "Pkwy",
                         "Highway", "Hwy", "Square", "Sq", "Trail", "Trl"), (90, 30)),
-    "city_state_zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (60, 12)),
-    "zip": ("near", re.compile(r"(?<![A-Za-z])" + _STATES + r"(?![A-Za-z])"), (4, 16)),
+    "city_state_zip": ("near", _STATE_CODES, (60, 12)),
+    "zip": ("start", _STATE_CODES, (0, 0)),
 }
 #: one digit-shape scan locates candidates for all the digit patterns (shared: the scan runs
-#: once per text, see ``recognizers._occurrences``); each pattern then runs near them only
+#: once per note and is shared, see :mod:`engine.deid.anchors`); each pattern then runs near them only
 DIGIT_SHAPE = re.compile(
     r"\d(?:\d{0,3}[/\-.]\d{1,3}[/\-.]\d"  # dates, IPs, SSNs
     r"|\d\d[ .\-]\d{4}(?!\d)"  # phones
@@ -443,9 +331,11 @@ _ANCHORS.update(
         "ipv6": ("near", re.compile(r"::|:[0-9A-Fa-f]{1,4}:"), (48, 48)),
     }
 )
-_WHOLE = ("name_signature", "street")
+_WHOLE = ("name_signature", "street", "city_state_zip", "zip")
+_BEFORE = {"city_state_zip": re.compile(r",[ \t]*$")}
 PATTERNS = tuple(
-    replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2], whole=p.name in _WHOLE)
+    replace(p, mode=_ANCHORS[p.name][0], anchors=_ANCHORS[p.name][1], reach=_ANCHORS[p.name][2], whole=p.name in _WHOLE,
+            before=_BEFORE.get(p.name))
     if p.name in _ANCHORS
     else p
     for p in PATTERNS
@@ -499,15 +389,3 @@ def could_match(text: str) -> bool:
                 return True
             i = find(a, i + 1)
     return False
-
-
-def find_placeholders(text: str, extra: re.Pattern | None = None) -> list[tuple[int, int]]:
-    # every placeholder holds "[", "__" or "XXXX"/"xxxx": skip the regex on notes without them
-    if "[" in text or "__" in text or "XX" in text or "xx" in text:
-        spans = [m.span() for m in PLACEHOLDER.finditer(text)]
-    else:
-        spans = []
-    if extra is not None:
-        spans += [m.span() for m in extra.finditer(text) if m.end() > m.start()]
-        spans.sort()
-    return spans

@@ -35,7 +35,9 @@ def connect(num_cpus: int | None = None) -> str:
         ray.init(address=addr, **quiet)
         return f"ray cluster {addr}"
     # "local": a new Ray of its own, never a head that `ray start` left in /tmp/ray/ray_current_cluster
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
+    # the build runs only actors: no pool of idle task workers started (and importing Ray) beside them
+    prestart = {"prestart_worker_first_driver": False, "enable_worker_prestart": False}
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _system_config=prestart, **quiet)
     return "ray, embedded"
 
 
