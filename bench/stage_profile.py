@@ -118,6 +118,7 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
     """Profile a build of ``input_dir`` (``<kind>/*.jsonl`` folders; generated with ``mb`` when not given)."""
     from engine.core.manifest import load_manifest
     from engine.dedup import exact as dedup_exact
+    from engine.dedup.groups import GroupPlan, combine_group, route_drops
     from engine.dedup.near import run_near_dedup
     from engine.run.local import LocalExecutor
     from engine.run.plan import plan_units
@@ -166,10 +167,13 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
         clock.source = "global"  # phase 2: global, charged per token of all sources
         t = time.perf_counter()
         P = m.resources.dedup_partitions
-        key_uris = [w.layout.keys(u.unit_id) for u in units]
+        gp = GroupPlan(w.layout.staging, [u.unit_id for u in units], P)  # as the build's dedup phase does
+        for _, args in gp.combine_args(w.layout.keys):
+            combine_group(*args)
+        key_uris = gp.key_files()
         drop_uris = [w.layout.drops("supersede", p) for p in range(P)]
         for p in range(P):
-            dedup_exact.reduce_supersede(p, key_uris, drop_uris[p], P)
+            dedup_exact.reduce_supersede(p, gp.keyed_files(), drop_uris[p], P)
         supersede = list(drop_uris)
         for p in range(P):
             drop_uris.append(w.layout.drops("exact", p))
@@ -180,11 +184,13 @@ def profile(mb: float, tokenizer: str | None = None, backend: str = "auto", work
                        "scope": m.source(u.source).scope, "path": w.layout.near(u.unit_id)} for u in units if markers[u.unit_id].near]
         nstats = run_near_dedup(m, near_units, list(drop_uris), w.layout.drops_prefix("near"), LocalExecutor(lambda: w, 1))
         drop_uris += list(nstats.get("files", []))
+        for _, args in gp.route_args(drop_uris):
+            route_drops(*args)
         clock.sec["global"]["dedup_near"] += time.perf_counter() - t
         for u in units:  # phase 3
             clock.source = u.source
             t = time.perf_counter()
-            tmarkers[u.unit_id] = tokenize_unit(w, u.source, u.unit_id, drop_uris)
+            tmarkers[u.unit_id] = tokenize_unit(w, u.source, u.unit_id, gp.drops_for(u.unit_id))
             clock.sec[u.source]["_tokenize"] += time.perf_counter() - t
         for s in m.sources:
             clock.source = s.name

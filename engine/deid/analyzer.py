@@ -10,6 +10,7 @@
   pipeline built in memory (tokenizer only, no NER).
 * :func:`build_analyzer` -- ``AnalyzerEngine`` with the clinical recognizers (and presidio's
   ``SpacyRecognizer`` when the pipeline has NER).
+* :func:`stage_analyzer` -- the de-id stage's engine (its recognizers, no context enhancer).
 * :func:`build_default_analyzer` -- presidio's default engine as a user gets it out of the
   box (default recognizer registry), on the same offline pipeline: the benchmark baseline.
 """
@@ -149,3 +150,24 @@ def build_default_analyzer(nlp_model: str | None = None):
     from presidio_analyzer import AnalyzerEngine
 
     return AnalyzerEngine(nlp_engine=nlp_engine(nlp_model))
+
+
+def stage_analyzer(nlp_model: str | None, recognizers):
+    """The de-id stage's ``AnalyzerEngine``: the given recognizers on the NER-only engine, without
+    presidio's context enhancer (the clinical recognizers hold their context in their patterns)."""
+    import_presidio(nlp_model)
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+
+    class NoContext(ContextAwareEnhancer):
+        def __init__(self):
+            super().__init__(0.0, 0.0, 0, 0)
+
+        def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
+            return raw_results
+
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for r in recognizers:
+        registry.add_recognizer(r)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine(nlp_model, ner_only=True), supported_languages=["en"],
+                          context_aware_enhancer=NoContext())

@@ -185,32 +185,15 @@ class DeidEngine:
     def setup(self) -> "DeidEngine":
         if self.analyzer is not None:
             return self
-        from engine.deid.analyzer import has_ner, import_presidio, nlp_engine
+        from engine.deid.analyzer import has_ner, import_presidio, stage_analyzer
 
-        import_presidio(self.nlp_model)
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
-        from presidio_analyzer.nlp_engine import NlpArtifacts
-
+        import_presidio(self.nlp_model)  # before anything imports presidio: it keeps torch out when it can
         from engine.deid.recognizers import clinical_recognizers
 
-        class _NoContext(ContextAwareEnhancer):
-            """The clinical recognizers hold their context in their patterns."""
-
-            def __init__(self):
-                super().__init__(0.0, 0.0, 0, 0)
-
-            def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
-                return raw_results
-
-        eng = nlp_engine(self.nlp_model, ner_only=True)
-        registry = RecognizerRegistry(supported_languages=["en"])
         self._recs = clinical_recognizers([e for e in self.entities if e in P.ENTITIES], notes=self.notes)
-        for r in self._recs:
-            registry.add_recognizer(r)
-        self.analyzer = AnalyzerEngine(
-            registry=registry, nlp_engine=eng, supported_languages=["en"], context_aware_enhancer=_NoContext()
-        )
+        self.analyzer = stage_analyzer(self.nlp_model, self._recs)
+        eng, registry = self.analyzer.nlp_engine, self.analyzer.registry
+        from presidio_analyzer.nlp_engine import NlpArtifacts
         self._entities_present = sorted({e for r in registry.recognizers for e in r.supported_entities})
         if self.notes:
             from engine.deid.lexicon import tables
@@ -224,13 +207,8 @@ class DeidEngine:
 
             self._spacy_rec = SpacyRecognizer(supported_language="en", supported_entities=list(self.ner_entities))
             self._nlp_engine = eng
-        log.info(
-            "deid engine ready: nlp=%s ner=%s entities=%d prescreen=%s",
-            self.nlp_model or "blank-en",
-            bool(self._spacy_rec),
-            len(self.entities),
-            self.prescreen,
-        )
+        log.info("deid engine ready: nlp=%s ner=%s entities=%d prescreen=%s",
+                 self.nlp_model or "blank-en", bool(self._spacy_rec), len(self.entities), self.prescreen)
         return self
 
     # -- annotate ------------------------------------------------------------------------------------
