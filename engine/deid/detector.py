@@ -32,10 +32,11 @@ import gc
 import logging
 import re
 from collections import Counter
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
 from engine.deid import checks as C
 from engine.deid import entities as E
+from engine.deid.entities import Hit
 from engine.deid import patterns as P
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,6 @@ CHUNK_CHARS = 1 << 20
 NER = "spacy_ner"
 #: what the note recognizer needs at least: a word, a digit shape of a date, year or phone
 _NOTE_GATE = re.compile(r"[A-Za-z]{2}|\d[/\-]\d|\d{4}|'\d\d|\d\d'")
-
-
-class Hit(NamedTuple):
-    start: int
-    end: int
-    entity: str
-    score: float
-    recognizer: str
 
 
 def _overlaps(spans: list[tuple[int, int]], starts: list[int], s: int, e: int) -> bool:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 # -- entity types (the same names in counters, reasons, gold files and placeholders) ----------------
 PERSON = "PERSON"
@@ -24,6 +25,18 @@ AGE = "AGE"
 ADDRESS = "STREET_ADDRESS"
 LOCATION = "LOCATION"
 ZIP = "ZIP_CODE"
+
+
+
+class Hit(NamedTuple):
+    """One PHI span found in a document: offsets, entity type, score and the rule or recognizer that found it."""
+
+    start: int
+    end: int
+    entity: str
+    score: float
+    recognizer: str
+
 
 ENTITIES = (PERSON, DATE, PHONE, EMAIL, URL, IP, SSN, MRN, ACCOUNT, ACCESSION, AGE, ADDRESS, LOCATION, ZIP)
 

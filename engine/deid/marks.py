@@ -3,27 +3,16 @@
 A scanner marks words of a note (:class:`~engine.deid.words.Words` indices) as part of a name
 or a place, each with a score and the rule that found it; :meth:`Marks.spans` joins runs of
 marked words that only spaces, dots or hyphens separate ("Deborah Haddad", "E. Welsh",
-"Sacred Heart") into one :class:`Found` span with the run's best score.
+"Sacred Heart") into one :class:`engine.deid.entities.Hit` span with the run's best score.
 """
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
+from engine.deid.entities import LOCATION, PERSON, Hit
 from engine.deid.words import Words
 
-PERSON = "PERSON"
-LOCATION = "LOCATION"
-
 _JOIN = re.compile(r"[ \t]{1,3}|\.[ \t]{0,2}|[ \t]*-[ \t]*")
-
-
-class Found(NamedTuple):
-    start: int
-    end: int
-    entity: str
-    score: float
-    rule: str
 
 
 class Marks:
@@ -57,12 +46,12 @@ class Marks:
             else:
                 del self.places[i]
 
-    def spans(self, nt: Words) -> list[Found]:
+    def spans(self, nt: Words) -> list[Hit]:
         return _merge(nt, self.names, PERSON) + _merge(nt, self.places, LOCATION)
 
 
-def _merge(nt: Words, found: dict, entity: str) -> list[Found]:
-    out: list[Found] = []
+def _merge(nt: Words, found: dict, entity: str) -> list[Hit]:
+    out: list[Hit] = []
     run: list[int] = []
     for i in sorted(found):
         if run and i == run[-1] + 1 and _JOIN.fullmatch(nt.text, nt.e[run[-1]], nt.s[i]):
@@ -76,6 +65,6 @@ def _merge(nt: Words, found: dict, entity: str) -> list[Found]:
     return out
 
 
-def _run(nt: Words, run: list[int], found: dict, entity: str) -> Found:
+def _run(nt: Words, run: list[int], found: dict, entity: str) -> Hit:
     sc, rule = max(found[i] for i in run)
-    return Found(nt.s[run[0]], nt.e[run[-1]], entity, sc, rule)
+    return Hit(nt.s[run[0]], nt.e[run[-1]], entity, sc, rule)

@@ -18,12 +18,10 @@ from itertools import chain
 from typing import Sequence
 
 from engine.deid.anchors import AnchorIndex, Anchors
-from engine.deid.marks import Found
+from engine.deid.entities import DATE, PHONE, Hit
 from engine.deid.words import Words
 
-DATE = "DATE_TIME"
 _ANY_DIGIT = re.compile(r"\d")
-PHONE = "PHONE_NUMBER"
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|"
@@ -143,11 +141,11 @@ def _index() -> AnchorIndex:
     return AnchorIndex(ANCHORS)
 
 
-def scan(text: str | Words, occ: Sequence[list[int]] | None = None) -> list[Found]:
+def scan(text: str | Words, occ: Sequence[list[int]] | None = None) -> list[Hit]:
     """Dates and phones in a note (its text or :class:`~engine.deid.words.Words`); ``occ``: the
     offsets of :data:`ANCHORS` in it when already found (one :class:`AnchorIndex` pass serves
     every scanner)."""
-    out: list[Found] = []
+    out: list[Hit] = []
     nw = text if isinstance(text, Words) else None
     text = nw.text if nw is not None else text
     if not _ANY_DIGIT.search(text):
@@ -166,7 +164,7 @@ def scan(text: str | Words, occ: Sequence[list[int]] | None = None) -> list[Foun
         in_range = s == last_end + 1 and low[last_end] == "-"
         if not in_range and _after_number(low, s) or not _md(low, m):
             continue
-        out.append(Found(s, e, DATE, 0.6, "date_md"))
+        out.append(Hit(s, e, DATE, 0.6, "date_md"))
         last_end = e
     for a in months:
         m = _MONTH_FIRST.match(low, a)
@@ -178,36 +176,36 @@ def scan(text: str | Words, occ: Sequence[list[int]] | None = None) -> list[Foun
             if word not in ("may", "mar", "march", "jan", "dec", "sept", "sep", "june", "jun") or (
                 text[s].isupper() or _STRONG_DAY.search(low, s, e)
             ):
-                out.append(Found(s, e, DATE, 0.7, "date_month"))
+                out.append(Hit(s, e, DATE, 0.7, "date_month"))
                 continue
         d = _DAY_BEFORE.search(low, max(0, a - 12), a)
         m = _MONTH_AFTER_DAY.match(low, a)
         if d is not None and m is not None and (d.start() == 0 or not low[d.start() - 1].isalnum()):
-            out.append(Found(d.start(), m.end(), DATE, 0.7, "date_month"))
+            out.append(Hit(d.start(), m.end(), DATE, 0.7, "date_month"))
     for m in chain(_YEAR2.finditer(low), _YEAR2_AFTER.finditer(low)) if "'" in low else ():
         s, e = _span(m)
         if m.re is _YEAR2 and s > 1 and text[s - 2].isalpha() and text[s - 2].islower():
             continue  # "pt's" is no year; "CA'88" is
         if m.re is _YEAR2_AFTER and s > 0 and (low[s - 1].isalnum() or low[s - 1] in ".'"):
             continue
-        out.append(Found(s, e, DATE, 0.55, "year2"))
+        out.append(Hit(s, e, DATE, 0.55, "year2"))
     for m in _YEAR4.finditer(low) if "19" in low or "20" in low else ():
         s, e = m.span("phi")
         if s > 0 and (low[s - 1].isdigit() or low[s - 1] in "/.:-"):
             continue
         if not ("1960" <= m.group("phi") <= "1999" or _YEAR_WORD.search(low, max(0, s - 16), s)):
             continue
-        out.append(Found(s, e, DATE, 0.55, "year4"))
+        out.append(Hit(s, e, DATE, 0.55, "year4"))
     for m in _PHONE.finditer(low):
         s, e = m.span("phi")
         if _after_number(low, s):
             continue
-        out.append(Found(s, e, PHONE, 0.7, "phone"))
+        out.append(Hit(s, e, PHONE, 0.7, "phone"))
     for m in _PHONE7.finditer(low) if "-" in low else ():
         s, e = m.span("phi")
         if _after_number(low, s) or _ROUND.fullmatch(low, s, e):
             continue
-        out.append(Found(s, e, PHONE, 0.6, "phone7"))
+        out.append(Hit(s, e, PHONE, 0.6, "phone7"))
     last = -1
     for a in pagers:
         m = _PAGER.match(low, a) if a >= last else None
@@ -215,5 +213,5 @@ def scan(text: str | Words, occ: Sequence[list[int]] | None = None) -> list[Foun
             continue
         last = m.end()
         s, e = m.span("phi")
-        out.append(Found(s, e, PHONE, 0.6, "pager"))
+        out.append(Hit(s, e, PHONE, 0.6, "pager"))
     return out

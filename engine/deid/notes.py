@@ -26,7 +26,8 @@ from itertools import compress
 
 from engine.deid import lexicon as L
 from engine.deid import places
-from engine.deid.marks import Found, Marks
+from engine.deid.entities import Hit
+from engine.deid.marks import Marks
 from engine.deid.places import title_case
 from engine.deid.words import Words
 
@@ -94,7 +95,7 @@ def _rule(x: str, T: L.Tables):
     return places.rule(x, T)
 
 
-def scan(text: str | Words, vocab: Vocab | None = None) -> list[Found]:
+def scan(text: str | Words, vocab: Vocab | None = None) -> list[Hit]:
     """Names and places found in ``text`` (a note or its :class:`~engine.deid.words.Words`;
     unsorted, may overlap); ``vocab``: the :class:`Vocab` of a batch holding the note."""
     if not text or isinstance(text, Words) and not text.text:

@@ -74,7 +74,7 @@ class ClinicalRecognizer(EntityRecognizer):
             for scanned in ([notes.scan(nw, nv) for nw in nws],
                             [note_dates.scan(nw, occ[k:]) if nw.text else [] for nw, occ in zip(nws, occs)]):
                 for found, fs in zip(per_note, scanned):
-                    found += [(f.start, f.end, f.entity, f.score - 0.001, "note_" + f.rule) for f in fs if f.entity in wanted]
+                    found += [(f.start, f.end, f.entity, f.score - 0.001, "note_" + f.recognizer) for f in fs if f.entity in wanted]
         for a, found in zip(bounds or [0], per_note):
             out += [(s + a, e + a, ent, sc, r) for s, e, ent, sc, r in found] if a else found
         return out

@@ -40,7 +40,7 @@ def known_spans(meta: str | None, text_len: int) -> list | None:
     (a stage before changed its length)."""
     if not meta or '"phi_spans"' not in meta:
         return []
-    from engine.deid.detector import Hit
+    from engine.deid.entities import Hit
 
     m = json.loads(meta)
     spans = m.get("phi_spans") or []
