@@ -207,21 +207,28 @@ def test_incomplete_build_needs_follow(tmp_path):
         ShardStream(out)
 
 
+def grow_in_background(out: str, b, counts, delay: float) -> threading.Thread:
+    """A writer thread that commits ``counts`` shards one step at a time, then all 6 in final order."""
+
+    def grow():
+        for n in counts:
+            time.sleep(delay)
+            set_shards(out, b, n, complete=False)
+        time.sleep(delay)
+        set_shards(out, b, 6, complete=True, final_order=True)
+
+    t = threading.Thread(target=grow)
+    t.start()
+    return t
+
+
 def test_follow_mode_picks_up_new_shards(tmp_path):
     out = str(tmp_path / "out")
     b = write_build(out, {"a": (3, 5), "b": (3, 5)})
     ref = collections.Counter(row_key(r) for r in ShardStream(out, epochs=1, block_rows=2))
     (tmp_path / "out" / "build.json").unlink()  # the stream may start before the build wrote build.json
 
-    def grow():
-        for n in (1, 2, 4, 5):
-            time.sleep(0.15)
-            set_shards(out, b, n, complete=False)
-        time.sleep(0.15)
-        set_shards(out, b, 6, complete=True, final_order=True)
-
-    t = threading.Thread(target=grow)
-    t.start()
+    t = grow_in_background(out, b, (1, 2, 4, 5), 0.15)
     ds = ShardStream(out, follow=True, follow_group=2, poll_interval=0.02, follow_timeout=20, block_rows=2)
     got = [r for r in ds]
     t.join()
@@ -382,15 +389,7 @@ def test_follow_with_dataloader_workers_build_completes_mid_run(tmp_path):
     ref = collections.Counter(row_key(r) for r in ShardStream(out, epochs=1, block_rows=2))
     set_shards(out, b, 2, complete=False)
 
-    def grow():
-        for n in (3, 4, 5):
-            time.sleep(0.3)
-            set_shards(out, b, n, complete=False)
-        time.sleep(0.3)
-        set_shards(out, b, 6, complete=True, final_order=True)
-
-    t = threading.Thread(target=grow)
-    t.start()
+    t = grow_in_background(out, b, (3, 4, 5), 0.3)
     ds = ShardStream(out, follow=True, follow_group=2, poll_interval=0.05, follow_timeout=30, block_rows=2)
     got = collections.Counter(row_key(r) for r in StreamLoader(ds, num_workers=2))
     t.join()
